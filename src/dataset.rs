@@ -1,0 +1,266 @@
+//! Folder-per-label data sets: scanning `DIR/<label>/*.wav`, mapping folders to labels
+//! (keywords, `_unknown_`, `_silence_`, `_background_noise_`), the deterministic
+//! speaker-disjoint train/validation/test split, and parallel decoding with bad files
+//! skipped and named.
+use crate::audio;
+use crate::model::{SILENCE, UNKNOWN};
+use crate::util::stable_hash;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const NOISE_DIR: &str = "_background_noise_";
+/// Percentages of the split (train gets the rest).
+pub const VALIDATION_PCT: f64 = 10.0;
+pub const TEST_PCT: f64 = 10.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Split {
+    pub const ALL: [Split; 3] = [Split::Train, Split::Validation, Split::Test];
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// One labelled clip on disk.
+#[derive(Clone, Debug)]
+pub struct ClipRef {
+    pub path: PathBuf,
+    /// Index into the label list.
+    pub label: usize,
+    /// The folder it came from (a word, for `_unknown_` clips the real word).
+    pub folder: String,
+    pub speaker: Option<String>,
+    /// Made by a generator (espeak-ng...), never evaluated on: always in the training split.
+    pub synthetic: bool,
+    pub split: Split,
+}
+
+/// The speaker of a Speech Commands style name `<speaker>_nohash_<n>.wav`.
+pub fn speaker_of(file_name: &str) -> Option<String> {
+    file_name.find("_nohash_").filter(|&i| i > 0).map(|i| file_name[..i].to_string())
+}
+
+/// Synthetic clips are marked by a speaker id starting with "synth".
+pub fn is_synthetic(file_name: &str) -> bool {
+    file_name.starts_with("synth")
+}
+
+/// Deterministic split: by a hash of the speaker when the name carries one (so no
+/// speaker is in two splits, whatever the seed), else by a seeded hash of the name.
+pub fn split_of(file_name: &str, seed: u64) -> Split {
+    let h = match speaker_of(file_name) {
+        Some(s) => stable_hash(s.as_bytes()),
+        None => stable_hash(format!("{seed}:{file_name}").as_bytes()),
+    };
+    let pct = (h % 1_000_000) as f64 / 10_000.0;
+    if pct < VALIDATION_PCT {
+        Split::Validation
+    } else if pct < VALIDATION_PCT + TEST_PCT {
+        Split::Test
+    } else {
+        Split::Train
+    }
+}
+
+fn is_audio_file(p: &Path) -> bool {
+    p.is_file() && p.extension().map(|e| e.eq_ignore_ascii_case("wav")).unwrap_or(false)
+}
+
+fn list_wavs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read folder ({e})", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_audio_file(p))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// What a data folder holds, mapped to labels.
+#[derive(Debug)]
+pub struct Scan {
+    pub labels: Vec<String>,
+    pub clips: Vec<ClipRef>,
+    pub noise_files: Vec<PathBuf>,
+}
+
+/// Subfolders of `dir` (sorted), failing clearly when `dir` is not a folder.
+pub fn label_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    if !dir.is_dir() {
+        bail!("{}: no such folder (expected one subfolder of WAV clips per label)", dir.display());
+    }
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read folder ({e})", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), e.path())))
+        .filter(|(n, _)| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Scans a training folder. `words`: the keywords (other word folders become
+/// `_unknown_`); None makes every folder a keyword.
+pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
+    let folders = label_folders(dir)?;
+    let noise_files = match folders.iter().find(|(n, _)| n == NOISE_DIR) {
+        Some((_, p)) => list_wavs(p)?,
+        None => Vec::new(),
+    };
+    let word_folders: Vec<&(String, PathBuf)> =
+        folders.iter().filter(|(n, _)| n != NOISE_DIR && n != SILENCE && n != UNKNOWN).collect();
+    let has = |n: &str| folders.iter().any(|(f, _)| f == n);
+
+    let keywords: Vec<String> = match words {
+        Some(ws) => {
+            for w in ws {
+                if !word_folders.iter().any(|(n, _)| n == w) {
+                    bail!("{}: no folder for the word '{w}' (folders: {})", dir.display(), names(&word_folders));
+                }
+            }
+            let mut ws = ws.to_vec();
+            ws.sort();
+            ws.dedup();
+            ws
+        }
+        None => word_folders.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    let unknown_sources = word_folders.iter().any(|(n, _)| !keywords.contains(n)) || has(UNKNOWN);
+    let mut labels = Vec::new();
+    if !noise_files.is_empty() || has(SILENCE) {
+        labels.push(SILENCE.to_string());
+    }
+    if unknown_sources {
+        labels.push(UNKNOWN.to_string());
+    }
+    labels.extend(keywords.iter().cloned());
+    let index = |l: &str| labels.iter().position(|x| x == l);
+
+    let mut clips = Vec::new();
+    for (name, path) in &folders {
+        if name == NOISE_DIR {
+            continue;
+        }
+        let label = match index(name) {
+            Some(i) => i,
+            None => index(UNKNOWN).expect("unknown label exists when a folder is not a keyword"),
+        };
+        for p in list_wavs(path)? {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("").to_string();
+            let synthetic = is_synthetic(&file);
+            clips.push(ClipRef {
+                label,
+                folder: name.clone(),
+                speaker: speaker_of(&file),
+                synthetic,
+                split: if synthetic { Split::Train } else { split_of(&file, seed) },
+                path: p,
+            });
+        }
+    }
+    if clips.is_empty() {
+        bail!("{}: no WAV clips found in its subfolders (expected DIR/<label>/*.wav)", dir.display());
+    }
+    let used: std::collections::BTreeSet<usize> = clips.iter().map(|c| c.label).collect();
+    if keywords.is_empty() || used.len() + usize::from(!noise_files.is_empty() && !has(SILENCE)) < 2 {
+        bail!("{}: only one label ({}) has clips; a keyword model needs at least two", dir.display(), labels.join(", "));
+    }
+    Ok(Scan { labels, clips, noise_files })
+}
+
+fn names(v: &[&(String, PathBuf)]) -> String {
+    v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Decodes clips to 16 kHz mono of `len` samples on `threads` threads. Returns the
+/// decoded clips (None where a file was unusable) and a message per skipped file.
+pub fn load_clips(paths: &[&Path], len: usize, threads: usize, progress: &indicatif::ProgressBar) -> (Vec<Option<Vec<f32>>>, Vec<String>) {
+    let threads = threads.max(1);
+    let mut out: Vec<Option<Vec<f32>>> = vec![None; paths.len()];
+    let mut errors: Vec<(usize, String)> = Vec::new();
+    let chunk = paths.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .zip(out.chunks_mut(chunk))
+            .enumerate()
+            .map(|(ci, (ps, os))| {
+                s.spawn(move || {
+                    let mut errs = Vec::new();
+                    for (i, (p, o)) in ps.iter().zip(os.iter_mut()).enumerate() {
+                        match audio::read_clip(p, len) {
+                            Ok(x) => *o = Some(x),
+                            Err(e) => errs.push((ci * chunk + i, format!("{e:#}"))),
+                        }
+                        progress.inc(1);
+                    }
+                    errs
+                })
+            })
+            .collect();
+        for h in handles {
+            errors.extend(h.join().unwrap_or_default());
+        }
+    });
+    errors.sort();
+    (out, errors.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Count of clips per (label, split).
+pub fn counts(clips: &[ClipRef], n_labels: usize) -> BTreeMap<Split, Vec<usize>> {
+    let mut m: BTreeMap<Split, Vec<usize>> = Split::ALL.iter().map(|&s| (s, vec![0; n_labels])).collect();
+    for c in clips {
+        m.get_mut(&c.split).expect("all splits present")[c.label] += 1;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speakers_never_cross_splits_and_split_is_stable() {
+        let mut by_speaker: BTreeMap<String, Split> = BTreeMap::new();
+        let mut n = [0usize; 3];
+        for s in 0..3000 {
+            let spk = format!("{:08x}", stable_hash(format!("spk{s}").as_bytes()) as u32);
+            for i in 0..3 {
+                let f = format!("{spk}_nohash_{i}.wav");
+                let a = split_of(&f, 1);
+                assert_eq!(a, split_of(&f, 99), "the seed must not move speakers");
+                assert_eq!(*by_speaker.entry(spk.clone()).or_insert(a), a);
+                n[a as usize] += 1;
+            }
+        }
+        let total = n.iter().sum::<usize>() as f64;
+        assert!((n[0] as f64 / total - 0.8).abs() < 0.03, "{n:?}");
+        assert!((n[1] as f64 / total - 0.1).abs() < 0.02, "{n:?}");
+        // Pinned: a change to the hash would silently reshuffle every user's split.
+        assert_eq!(split_of("0a7c2a8d_nohash_0.wav", 0), split_of("0a7c2a8d_nohash_5.wav", 7));
+    }
+
+    #[test]
+    fn other_files_split_by_seeded_name() {
+        let names: Vec<String> = (0..2000).map(|i| format!("take{i}.wav")).collect();
+        let a: Vec<Split> = names.iter().map(|n| split_of(n, 1)).collect();
+        let b: Vec<Split> = names.iter().map(|n| split_of(n, 1)).collect();
+        let c: Vec<Split> = names.iter().map(|n| split_of(n, 2)).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(speaker_of("take1.wav"), None);
+        assert_eq!(speaker_of("abc_nohash_1.wav").as_deref(), Some("abc"));
+    }
+}

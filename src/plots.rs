@@ -1,0 +1,144 @@
+//! PNG plots drawn with plotters: training curves (loss and accuracy), the confusion
+//! matrix as a heat map, and one clip's waveform with its spectrogram. The font is
+//! embedded (DejaVu Sans), so plots look the same on a machine without fonts.
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+fn init_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+fn err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
+    move |e| anyhow!("cannot draw {}: {e:?}", path.display())
+}
+
+/// One row of the training history.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Epoch {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// Loss and accuracy per epoch, training and validation, side by side.
+pub fn history(path: &Path, rows: &[Epoch]) -> Result<()> {
+    init_font();
+    let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err(path))?;
+    let (left, right) = root.split_horizontally(600);
+    let n = rows.len().max(2) as f64;
+    let panels: [(&DrawingArea<_, _>, &str, fn(&Epoch) -> f64, fn(&Epoch) -> f64); 2] = [
+        (&left, "loss", |e| e.loss, |e| e.val_loss),
+        (&right, "accuracy", |e| e.accuracy, |e| e.val_accuracy),
+    ];
+    for (area, name, a, b) in panels {
+        let ymax = rows.iter().flat_map(|e| [a(e), b(e)]).filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-3) * 1.05;
+        let ymax = if name == "accuracy" { 1.0 } else { ymax };
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("Training and validation {name}"), ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1f64..n, 0f64..ymax)
+            .map_err(err(path))?;
+        chart.configure_mesh().x_desc("epoch").y_desc(name).draw().map_err(err(path))?;
+        for (f, color, label) in [(a, BLUE, name.to_string()), (b, RED, format!("val_{name}"))] {
+            chart
+                .draw_series(LineSeries::new(rows.iter().map(|e| (e.epoch as f64, f(e))), color.stroke_width(2)))
+                .map_err(err(path))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err(path))?;
+    }
+    root.present().map_err(err(path))
+}
+
+/// Confusion matrix heat map (rows: true label, columns: predicted), counts written in.
+pub fn confusion(path: &Path, labels: &[String], cm: &[Vec<usize>], title: &str) -> Result<()> {
+    init_font();
+    let n = labels.len();
+    let root = BitMapBackend::new(path, (200 + 64 * n as u32, 160 + 64 * n as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(err(path))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(90)
+        .y_label_area_size(100)
+        .build_cartesian_2d(0..n, 0..n)
+        .map_err(err(path))?;
+    let lab = |i: &usize| labels.get(*i).cloned().unwrap_or_default();
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(n)
+        .y_labels(n)
+        .x_label_formatter(&lab)
+        .y_label_formatter(&|i| labels.get(n - 1 - *i).cloned().unwrap_or_default())
+        .x_desc("predicted")
+        .y_desc("true")
+        .x_label_style(("sans-serif", 13).into_font().transform(FontTransform::Rotate90))
+        .draw()
+        .map_err(err(path))?;
+    for (t, row) in cm.iter().enumerate() {
+        let total: usize = row.iter().sum::<usize>().max(1);
+        for (p, &v) in row.iter().enumerate() {
+            let frac = v as f64 / total as f64;
+            let y = n - 1 - t;
+            let color = HSLColor(0.6, 0.8, 1.0 - 0.65 * frac);
+            chart.draw_series(std::iter::once(Rectangle::new([(p, y), (p + 1, y + 1)], color.filled()))).map_err(err(path))?;
+            let text_color = if frac > 0.5 { WHITE } else { BLACK };
+            chart
+                .draw_series(std::iter::once(Text::new(format!("{v}"), (p, y + 1), ("sans-serif", 14).into_font().color(&text_color))))
+                .map_err(err(path))?;
+        }
+    }
+    root.present().map_err(err(path))
+}
+
+/// A clip's waveform above its spectrogram (`frames` x `bins`, row-major).
+pub fn wave_and_spectrogram(path: &Path, title: &str, wave: &[f32], rate: u32, spec: &[f32], bins: usize) -> Result<()> {
+    init_font();
+    let root = BitMapBackend::new(path, (1000, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(err(path))?;
+    let (top, bottom) = root.split_vertically(300);
+    let secs = wave.len() as f64 / rate as f64;
+    let mut c = ChartBuilder::on(&top)
+        .caption(format!("Waveform: {title}"), ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..secs, -1f64..1f64)
+        .map_err(err(path))?;
+    c.configure_mesh().x_desc("seconds").draw().map_err(err(path))?;
+    c.draw_series(LineSeries::new(wave.iter().enumerate().map(|(i, &v)| (i as f64 / rate as f64, v as f64)), &BLUE))
+        .map_err(err(path))?;
+    let frames = spec.len() / bins.max(1);
+    let (lo, hi) = spec.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let mut c = ChartBuilder::on(&bottom)
+        .caption("Spectrogram (log-mel)", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..frames, 0..bins)
+        .map_err(err(path))?;
+    c.configure_mesh().disable_mesh().x_desc("frame").y_desc("bin").draw().map_err(err(path))?;
+    c.draw_series((0..frames).flat_map(|t| {
+        (0..bins).map(move |b| {
+            let v = ((spec[t * bins + b] - lo) / (hi - lo).max(1e-6)) as f64;
+            Rectangle::new([(t, b), (t + 1, b + 1)], ViridisRGB::get_color(v).filled())
+        })
+    }))
+    .map_err(err(path))?;
+    root.present().map_err(err(path))
+}
