@@ -2,7 +2,7 @@
 //! labelled folder) and `listen --predict FILE...` (top label and every label's
 //! probability), through the same features and model as training and listening.
 use crate::audio;
-use crate::dataset::{self, NOISE_DIR};
+use crate::dataset::{self, Split, NOISE_DIR};
 use crate::features::FeatureExtractor;
 use crate::metrics::Report;
 use crate::model::{Model, SILENCE, UNKNOWN};
@@ -37,7 +37,9 @@ pub struct Evaluation {
 
 /// Evaluates `model` on every clip of a folder-per-label tree. Folders that are not
 /// labels of the model count as `_unknown_` when the model has it.
-pub fn evaluate_dir(model: &Model, dir: &Path, threads: usize, progress: &indicatif::ProgressBar) -> Result<Evaluation> {
+/// `only`: keep the clips that fall in this split (speaker hash, as training splits;
+/// other names with seed 1, training's default).
+pub fn evaluate_dir(model: &Model, dir: &Path, only: Option<Split>, threads: usize, progress: &indicatif::ProgressBar) -> Result<Evaluation> {
     let labels = &model.card.labels;
     let find = |l: &str| labels.iter().position(|x| x == l);
     let mut items: Vec<(PathBuf, usize)> = Vec::new();
@@ -60,6 +62,12 @@ pub fn evaluate_dir(model: &Model, dir: &Path, threads: usize, progress: &indica
             .filter(|p| p.is_file() && p.extension().map(|e| e.eq_ignore_ascii_case("wav")).unwrap_or(false))
             .collect();
         files.sort();
+        if let Some(split) = only {
+            files.retain(|f| {
+                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                !dataset::is_synthetic(name) && dataset::split_of(name, 1) == split
+            });
+        }
         items.extend(files.into_iter().map(|f| (f, label)));
     }
     if items.is_empty() {

@@ -3,14 +3,22 @@
 //! files: `audio` (WAV in) -> `resample` (to 16 kHz) -> `features` (log-mel) -> `model`
 //! training: `dataset` (folders, speaker split) -> `augment` -> `train` -> `metrics`, `plots`
 //! whole clips: `evaluate` (--evaluate, --predict)
+//! live: `capture` (cpal -> lock-free ring buffer) -> `engine` (mono, resample, frames,
+//!       model every hop) -> `detect` (smoothing, threshold, refractory) -> `listen` (loop,
+//!       JSON lines, --exec) and `ui` (terminal display)
 pub mod audio;
+pub mod capture;
+pub mod detect;
+pub mod engine;
 pub mod augment;
 pub mod dataset;
 pub mod evaluate;
 pub mod features;
+pub mod listen;
 pub mod metrics;
 pub mod model;
 pub mod plots;
 pub mod resample;
 pub mod train;
+pub mod ui;
 pub mod util;

@@ -2,6 +2,7 @@
 //! ends as one line on stderr and exit code 2.
 use anyhow::{bail, Result};
 use clap::Parser;
+use listen::dataset::Split;
 use listen::{evaluate, model::Model, train};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,14 +20,50 @@ struct Args {
     /// Report accuracy, per-label precision/recall/F1 and the confusion matrix on a labelled folder.
     #[arg(long, value_name = "DIR", help_heading = "Modes", conflicts_with = "train")]
     evaluate: Option<PathBuf>,
+    /// With --evaluate: only the clips of this split (train, validation, test), by the
+    /// same speaker hash as training.
+    #[arg(long, value_name = "SPLIT")]
+    split: Option<String>,
     /// Recognise whole clips (the first second of each file).
     #[arg(long, value_name = "FILE", num_args = 1.., help_heading = "Modes", conflicts_with_all = ["train", "evaluate"])]
     predict: Vec<PathBuf>,
+
+    /// Run the listening engine on a recording (any rate and channel count) instead of the
+    /// microphone, faster than real time, printing each detection with its time in the file.
+    #[arg(long, value_name = "FILE", help_heading = "Modes")]
+    input: Option<PathBuf>,
+    /// List audio input devices with their default rate, channels and sample format.
+    #[arg(long, help_heading = "Modes")]
+    list_devices: bool,
+
+    /// Smoothed score a command must reach to be reported.
+    #[arg(long, default_value_t = listen::detect::DEFAULT_THRESHOLD, help_heading = "Listening")]
+    threshold: f32,
+    /// How often the model looks at the last second, in ms.
+    #[arg(long, default_value_t = 50, help_heading = "Listening")]
+    hop_ms: u32,
+    /// Windows averaged for smoothing.
+    #[arg(long, default_value_t = 3, help_heading = "Listening")]
+    smoothing: usize,
+    /// Consecutive windows above the threshold before a detection.
+    #[arg(long, default_value_t = 2, help_heading = "Listening")]
+    min_windows: usize,
+    /// No new detection for this long after one, in ms.
+    #[arg(long, default_value_t = 1000, help_heading = "Listening")]
+    refractory_ms: u64,
+    /// Run this shell command on each detection, with LISTEN_LABEL, LISTEN_SCORE and
+    /// LISTEN_TIME_MS set; it never delays detection.
+    #[arg(long, value_name = "CMD", help_heading = "Listening")]
+    exec: Option<String>,
+    /// Debugging: sleep this long after each model run (simulates a slow machine).
+    #[arg(long, default_value_t = 0, hide = true)]
+    inference_delay_ms: u64,
 
     /// Model folder. Listening/evaluating: the model to use (default: the bundled one).
     /// Training: where to write it (default: ./listen-model).
     #[arg(long, value_name = "PATH")]
     model: Option<PathBuf>,
+    /// Listening: input device (case-insensitive part of its name, see --list-devices).
     /// Training: compute device, cpu or cuda (default: cuda when available).
     #[arg(long, value_name = "NAME")]
     device: Option<String>,
@@ -91,7 +128,14 @@ fn run(args: Args) -> Result<i32> {
     if let Some(dir) = &args.evaluate {
         let model = Model::open(args.model.as_deref())?;
         let pb = if args.quiet || args.json || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
-        let ev = evaluate::evaluate_dir(&model, dir, threads(&args), &pb)?;
+        let only = match args.split.as_deref() {
+            None | Some("all") => None,
+            Some("train") => Some(Split::Train),
+            Some("validation") => Some(Split::Validation),
+            Some("test") => Some(Split::Test),
+            Some(other) => bail!("--split {other}: use train, validation, test or all"),
+        };
+        let ev = evaluate::evaluate_dir(&model, dir, only, threads(&args), &pb)?;
         pb.finish_and_clear();
         for s in &ev.skipped {
             eprintln!("warning: skipped {s}");
@@ -124,7 +168,86 @@ fn run(args: Args) -> Result<i32> {
         }
         return Ok(if failed > 0 { 2 } else { 0 });
     }
-    bail!("live listening is not available in this build yet; use --train, --evaluate or --predict")
+    if args.list_devices {
+        let devices = listen::capture::list_devices()?;
+        if devices.is_empty() {
+            bail!("no audio input devices found (is a microphone connected? --input FILE.wav runs on a recording)");
+        }
+        for d in devices {
+            if args.json {
+                println!("{}", serde_json::to_string(&d)?);
+            } else {
+                println!("{}{} ({} Hz, {} ch, {})", if d.is_default { "* " } else { "  " }, d.name, d.default_rate, d.channels, d.format);
+            }
+        }
+        return Ok(0);
+    }
+    run_listen(&args)
+}
+
+fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
+    if !(0.0..=1.0).contains(&args.threshold) {
+        bail!("--threshold {}: use a value between 0 and 1", args.threshold);
+    }
+    if args.hop_ms == 0 || args.hop_ms > 1000 {
+        bail!("--hop-ms {}: use 1 to 1000", args.hop_ms);
+    }
+    Ok(listen::engine::EngineConfig {
+        hop_ms: args.hop_ms,
+        detector: listen::detect::DetectorConfig {
+            threshold: args.threshold,
+            smoothing: args.smoothing.max(1),
+            min_windows: args.min_windows.max(1),
+            refractory_ms: args.refractory_ms,
+        },
+        inference_delay_ms: args.inference_delay_ms,
+    })
+}
+
+fn run_listen(args: &Args) -> Result<i32> {
+    let cfg = engine_config(args)?;
+    let model = Model::open(args.model.as_deref())?;
+    let mut exec = args.exec.clone().map(listen::listen::Executor::new);
+    let json = args.json || !std::io::stdout().is_terminal();
+    let mut emit = |d: &listen::detect::Detection| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = if json { writeln!(out, "{}", listen::listen::json_line(d)) } else { writeln!(out, "{}", listen::listen::text_line(d)) };
+        let _ = out.flush();
+        if let Some(e) = exec.as_mut() {
+            e.run(d);
+        }
+    };
+    if let Some(file) = &args.input {
+        let found = listen::listen::run_file(model, file, cfg, &mut emit)?;
+        if !args.quiet {
+            eprintln!("{}: {} detection(s)", file.display(), found.len());
+        }
+        return Ok(0);
+    }
+    let device = args.device.as_deref();
+    let redraw = std::time::Duration::from_millis(100);
+    if json {
+        eprintln!("listen: listening (JSON lines on stdout; Ctrl-C quits)");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
+        listen::listen::run_live(model, device, cfg, emit, redraw, |_| Ok(!stop.load(Ordering::SeqCst)))?;
+        return Ok(0);
+    }
+    // Terminal display; the guard restores the terminal on every way out.
+    let guard = listen::ui::TerminalGuard::enter()?;
+    let mut recent_emit = |d: &listen::detect::Detection| {
+        if let Some(e) = exec.as_mut() {
+            e.run(d);
+        }
+    };
+    let r = listen::listen::run_live(model, device, cfg, &mut recent_emit, redraw, |s| {
+        listen::ui::draw(s)?;
+        Ok(!listen::ui::quit_requested()?)
+    });
+    drop(guard);
+    r.map(|_| 0)
 }
 
 fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {

@@ -37,7 +37,7 @@ impl Arch {
     }
 
     pub fn default_tcresnet() -> Arch {
-        Arch::TcResnet { channels: vec![16, 24, 32, 48], kernel: 9, dropout: 0.2 }
+        Arch::TcResnet { channels: vec![20, 32, 40, 56], kernel: 9, dropout: 0.2 }
     }
 
     /// The feature front-end the architecture was designed for.

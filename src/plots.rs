@@ -3,6 +3,7 @@
 //! embedded (DejaVu Sans), so plots look the same on a machine without fonts.
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
@@ -73,33 +74,41 @@ pub fn confusion(path: &Path, labels: &[String], cm: &[Vec<usize>], title: &str)
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
-        .x_label_area_size(90)
+        .x_label_area_size(50)
         .y_label_area_size(100)
-        .build_cartesian_2d(0..n, 0..n)
+        .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
         .map_err(err(path))?;
-    let lab = |i: &usize| labels.get(*i).cloned().unwrap_or_default();
+    // Rows are drawn top-down: true label t sits at y = n - 1 - t.
+    let name = |v: &SegmentValue<usize>, flip: bool| match v {
+        SegmentValue::CenterOf(i) if *i < n => labels[if flip { n - 1 - *i } else { *i }].clone(),
+        _ => String::new(),
+    };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_labels(n)
         .y_labels(n)
-        .x_label_formatter(&lab)
-        .y_label_formatter(&|i| labels.get(n - 1 - *i).cloned().unwrap_or_default())
+        .x_label_formatter(&|v| name(v, false))
+        .y_label_formatter(&|v| name(v, true))
         .x_desc("predicted")
         .y_desc("true")
-        .x_label_style(("sans-serif", 13).into_font().transform(FontTransform::Rotate90))
+        .x_label_style(("sans-serif", 12))
+        .y_label_style(("sans-serif", 12))
         .draw()
         .map_err(err(path))?;
+    let centre = Pos::new(HPos::Center, VPos::Center);
     for (t, row) in cm.iter().enumerate() {
         let total: usize = row.iter().sum::<usize>().max(1);
         for (p, &v) in row.iter().enumerate() {
             let frac = v as f64 / total as f64;
             let y = n - 1 - t;
             let color = HSLColor(0.6, 0.8, 1.0 - 0.65 * frac);
-            chart.draw_series(std::iter::once(Rectangle::new([(p, y), (p + 1, y + 1)], color.filled()))).map_err(err(path))?;
+            let cell = [(SegmentValue::Exact(p), SegmentValue::Exact(y)), (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1))];
+            chart.draw_series(std::iter::once(Rectangle::new(cell, color.filled()))).map_err(err(path))?;
             let text_color = if frac > 0.5 { WHITE } else { BLACK };
+            let style = ("sans-serif", 14).into_font().color(&text_color).pos(centre);
             chart
-                .draw_series(std::iter::once(Text::new(format!("{v}"), (p, y + 1), ("sans-serif", 14).into_font().color(&text_color))))
+                .draw_series(std::iter::once(Text::new(format!("{v}"), (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)), style)))
                 .map_err(err(path))?;
         }
     }

@@ -1,0 +1,169 @@
+//! The one streaming engine, whatever the audio comes from (microphone, WAV file, test):
+//! interleaved samples at the source's rate -> mono -> 16 kHz (rubato) -> feature frames
+//! computed once each as audio arrives -> every hop, the model on the last second ->
+//! the detector. It runs on the thread that owns the model.
+use crate::audio::{rms, SAMPLE_RATE};
+use crate::detect::{Detection, Detector, DetectorConfig};
+use crate::features::FeatureExtractor;
+use crate::model::Model;
+use crate::resample::StreamResampler;
+use anyhow::{bail, Result};
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How often the model looks at the last second.
+    pub hop_ms: u32,
+    pub detector: DetectorConfig,
+    /// Debugging aid: sleep this long after every model run (simulates a slow machine).
+    pub inference_delay_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { hop_ms: 50, detector: DetectorConfig::default(), inference_delay_ms: 0 }
+    }
+}
+
+pub struct Engine {
+    model: Model,
+    fe: FeatureExtractor,
+    detector: Detector,
+    resampler: StreamResampler,
+    channels: usize,
+    /// Scratch: mono at the source rate, and 16 kHz output of the resampler.
+    mono: Vec<f32>,
+    resampled: Vec<f32>,
+    /// 16 kHz samples not yet consumed by a feature frame (starts with `win - hop` of context).
+    pending: Vec<f32>,
+    /// Circular store of the last `n_frames` feature frames.
+    frames: Vec<f32>,
+    frame_head: usize,
+    /// Contiguous, normalised copy of the window fed to the model.
+    window: Vec<f32>,
+    frames_since_run: usize,
+    hop_frames: usize,
+    /// 16 kHz samples consumed into frames since the start (for timestamps).
+    consumed: u64,
+    /// Samples of latency the resampler adds (subtracted from timestamps).
+    delay: u64,
+    inference_delay_ms: u64,
+    level: f32,
+    runs: u64,
+}
+
+impl Engine {
+    pub fn new(model: Model, input_rate: u32, channels: usize, cfg: EngineConfig) -> Result<Self> {
+        if channels == 0 {
+            bail!("audio source has no channels");
+        }
+        let f = model.card.features.clone();
+        let fe = FeatureExtractor::new(&f)?;
+        let resampler = StreamResampler::new(input_rate, SAMPLE_RATE)?;
+        let (n_frames, bins) = (f.n_frames(), f.n_bins());
+        // Start from digital silence so that a word in the first second is still heard.
+        let mut silent = vec![0.0; bins];
+        let mut fe0 = FeatureExtractor::new(&f)?;
+        fe0.frame_into(&vec![0.0; f.win_length], &mut silent);
+        let frames: Vec<f32> = (0..n_frames).flat_map(|_| silent.iter().copied()).collect();
+        let hop_frames = ((cfg.hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);
+        let delay = resampler.delay() as u64;
+        Ok(Engine {
+            detector: Detector::new(&model.card.labels, cfg.detector.clone()),
+            fe,
+            resampler,
+            channels,
+            mono: Vec::with_capacity(8192),
+            resampled: Vec::with_capacity(8192),
+            pending: vec![0.0; f.win_length - f.hop_length],
+            frames,
+            frame_head: 0,
+            window: vec![0.0; n_frames * bins],
+            frames_since_run: 0,
+            hop_frames,
+            consumed: 0,
+            delay,
+            inference_delay_ms: cfg.inference_delay_ms,
+            level: 0.0,
+            runs: 0,
+            model,
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// RMS level of the last pushed block (0..1).
+    pub fn level(&self) -> f32 {
+        self.level
+    }
+
+    /// Model runs so far.
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// Milliseconds of the source that have been analysed.
+    pub fn time_ms(&self) -> u64 {
+        self.consumed.saturating_sub(self.delay) * 1000 / SAMPLE_RATE as u64
+    }
+
+    /// Feeds interleaved samples; detections are appended to `out`.
+    pub fn push(&mut self, interleaved: &[f32], out: &mut Vec<Detection>) -> Result<()> {
+        self.mono.clear();
+        if self.channels == 1 {
+            self.mono.extend_from_slice(interleaved);
+        } else {
+            let c = self.channels as f32;
+            self.mono.extend(interleaved.chunks_exact(self.channels).map(|f| f.iter().sum::<f32>() / c));
+        }
+        if !self.mono.is_empty() {
+            self.level = rms(&self.mono);
+        }
+        self.resampled.clear();
+        self.resampler.process(&self.mono, &mut self.resampled)?;
+        self.pending.extend_from_slice(&self.resampled);
+        let (win, hop) = (self.fe.config().win_length, self.fe.config().hop_length);
+        let bins = self.fe.config().n_bins();
+        let n_frames = self.frames.len() / bins;
+        let mut start = 0;
+        while self.pending.len() - start >= win {
+            let slot = self.frame_head * bins;
+            let (frame, store) = (&self.pending[start..start + win], &mut self.frames[slot..slot + bins]);
+            self.fe.frame_into(frame, store);
+            self.frame_head = (self.frame_head + 1) % n_frames;
+            start += hop;
+            self.consumed += hop as u64;
+            self.frames_since_run += 1;
+            if self.frames_since_run >= self.hop_frames {
+                self.frames_since_run = 0;
+                if let Some(d) = self.run_model()? {
+                    out.push(d);
+                }
+            }
+        }
+        self.pending.drain(..start);
+        Ok(())
+    }
+
+    fn run_model(&mut self) -> Result<Option<Detection>> {
+        let bins = self.fe.config().n_bins();
+        let n = self.frames.len();
+        let split = self.frame_head * bins;
+        // Oldest frame first.
+        self.window[..n - split].copy_from_slice(&self.frames[split..]);
+        self.window[n - split..].copy_from_slice(&self.frames[..split]);
+        self.model.card.normalisation.apply(&mut self.window);
+        let probs = self.model.probabilities(&self.window, 1);
+        self.runs += 1;
+        if self.inference_delay_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.inference_delay_ms));
+        }
+        let t = self.time_ms();
+        Ok(probs.first().and_then(|p| self.detector.update(p, t)))
+    }
+}

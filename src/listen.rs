@@ -1,0 +1,154 @@
+//! Driving the engine: from a WAV file (`--input`, as fast as the CPU allows) or from the
+//! microphone (live), sending detections to a sink: the terminal display, JSON lines on
+//! stdout, and `--exec` commands run off the audio path.
+use crate::audio::WavStream;
+use crate::capture::{self, Capture};
+use crate::detect::Detection;
+use crate::engine::{Engine, EngineConfig};
+use crate::model::Model;
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+/// Runs the engine over a whole recording; `on_detection` sees each detection as it fires.
+pub fn run_file(model: Model, path: &Path, cfg: EngineConfig, mut on_detection: impl FnMut(&Detection)) -> Result<Vec<Detection>> {
+    let mut wav = WavStream::open(path)?;
+    let mut engine = Engine::new(model, wav.sample_rate(), wav.channels(), cfg)?;
+    let mut chunk = Vec::new();
+    let mut found = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        let n = wav.read_chunk(&mut chunk, 4096)?;
+        if n == 0 {
+            break;
+        }
+        out.clear();
+        engine.push(&chunk, &mut out)?;
+        for d in &out {
+            on_detection(d);
+        }
+        found.extend(out.drain(..));
+    }
+    // Flush: a second of silence lets a word at the very end finish.
+    let silence = vec![0.0; wav.sample_rate() as usize * wav.channels()];
+    engine.push(&silence, &mut out)?;
+    for d in &out {
+        on_detection(d);
+    }
+    found.extend(out);
+    Ok(found)
+}
+
+/// One JSON object per detection.
+pub fn json_line(d: &Detection) -> String {
+    serde_json::json!({"label": d.label, "score": (d.score * 10000.0).round() / 10000.0, "time_ms": d.time_ms}).to_string()
+}
+
+pub fn text_line(d: &Detection) -> String {
+    let s = d.time_ms / 1000;
+    format!("{:>3}:{:02}.{:03}  {:<10} {:.2}", s / 60, s % 60, d.time_ms % 1000, d.label, d.score)
+}
+
+/// Runs `--exec` commands on their own thread: detection never waits for them. A full
+/// queue drops the command (counted) rather than block.
+pub struct Executor {
+    tx: SyncSender<Detection>,
+    pub dropped: u64,
+}
+
+impl Executor {
+    pub fn new(command: String) -> Executor {
+        let (tx, rx) = sync_channel::<Detection>(32);
+        std::thread::spawn(move || {
+            let mut children: Vec<std::process::Child> = Vec::new();
+            for d in rx {
+                children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+                let stdout = dup_stderr();
+                let mut cmd = std::process::Command::new("sh");
+                cmd.arg("-c")
+                    .arg(&command)
+                    .env("LISTEN_LABEL", &d.label)
+                    .env("LISTEN_SCORE", format!("{:.4}", d.score))
+                    .env("LISTEN_TIME_MS", d.time_ms.to_string())
+                    .stdin(std::process::Stdio::null());
+                // The command's output goes to stderr so that stdout stays clean JSON.
+                if let Some(fd) = stdout {
+                    cmd.stdout(fd);
+                }
+                match cmd.spawn() {
+                    Ok(c) => children.push(c),
+                    Err(e) => eprintln!("listen: --exec failed to start: {e}"),
+                }
+            }
+        });
+        Executor { tx, dropped: 0 }
+    }
+
+    pub fn run(&mut self, d: &Detection) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(d.clone()) {
+            self.dropped += 1;
+        }
+    }
+}
+
+fn dup_stderr() -> Option<std::process::Stdio> {
+    use std::os::fd::AsFd;
+    std::io::stderr().as_fd().try_clone_to_owned().ok().map(std::process::Stdio::from)
+}
+
+/// What the live loop reports to its display after each block.
+pub struct LiveStatus<'a> {
+    pub engine: &'a Engine,
+    pub capture: &'a Capture,
+    pub recent: &'a [Detection],
+}
+
+/// Reads the microphone until `display` asks to stop. `display` is called at most every
+/// `redraw` with the current state and returns false to quit.
+pub fn run_live(
+    model: Model,
+    device: Option<&str>,
+    cfg: EngineConfig,
+    mut on_detection: impl FnMut(&Detection),
+    redraw: Duration,
+    mut display: impl FnMut(&LiveStatus) -> Result<bool>,
+) -> Result<()> {
+    let mut cap = capture::open(device, 2.0)?;
+    let mut engine = Engine::new(model, cap.rate, cap.channels, cfg)?;
+    let mut buf = Vec::with_capacity(cap.rate as usize * cap.channels);
+    let mut out = Vec::new();
+    let mut recent: Vec<Detection> = Vec::new();
+    let mut last_draw = Instant::now() - redraw;
+    let mut last_audio = Instant::now();
+    loop {
+        if cap.stats.failed.load(Ordering::SeqCst) {
+            bail!("the audio device '{}' stopped with an error (disconnected, or the sound server went away); check it with --list-devices", cap.name);
+        }
+        let n = cap.read(&mut buf, cap.rate as usize / 10 * cap.channels);
+        if n == 0 {
+            if last_audio.elapsed() > Duration::from_secs(3) {
+                bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away); check it with --list-devices", cap.name);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        } else {
+            last_audio = Instant::now();
+            out.clear();
+            engine.push(&buf, &mut out)?;
+            for d in out.drain(..) {
+                on_detection(&d);
+                recent.push(d);
+                if recent.len() > 8 {
+                    recent.remove(0);
+                }
+            }
+        }
+        if last_draw.elapsed() >= redraw {
+            last_draw = Instant::now();
+            if !display(&LiveStatus { engine: &engine, capture: &cap, recent: &recent })? {
+                return Ok(());
+            }
+        }
+    }
+}

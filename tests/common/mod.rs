@@ -1,0 +1,96 @@
+//! Helpers shared by the integration tests: the binary, data sets the tests make
+//! themselves (espeak-ng words through scripts/synth-clips), and the shared data.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_listen"))
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch folder under target/ that survives the test (for inspection), made fresh.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = root().join("target").join("test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run listen")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Asserts a clean failure: exit code 2 and a one-line error containing every `needle`.
+pub fn assert_clean_error(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "exit code; stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("listen: error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "'{n}' missing from: {}", lines[0]);
+    }
+}
+
+/// Four words spoken by 40 synthetic "speakers" (espeak-ng voices, speeds, pitches)
+/// over light noise, plus a pink-noise `_background_noise_`. Made once per test binary.
+pub fn tts_words() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = root().join("target").join("test-data").join(format!("tts-words-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let st = Command::new(root().join("scripts/synth-clips"))
+            .args([d.to_str().unwrap(), "left,right,up,down", "--speakers", "40", "--prefix", "tts", "--noise", "0.02"])
+            .status()
+            .expect("scripts/synth-clips (needs espeak-ng and sox: run scripts/setup)");
+        assert!(st.success(), "synth-clips failed");
+        d
+    })
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The shared Speech Commands clips decoded to WAV (unpacked once into target/), or None
+/// with a message when ../shared is not there.
+pub fn speech_commands() -> Option<PathBuf> {
+    let src = root().join("../shared/speech-commands");
+    if !src.join("unpack").exists() {
+        eprintln!("SKIPPED: ../shared/speech-commands is absent; this test needs the shared data");
+        return None;
+    }
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    Some(
+        DIR.get_or_init(|| {
+            let dest = root().join("target").join("speech-commands");
+            let st = Command::new(src.join("unpack")).arg(&dest).status().expect("run unpack");
+            assert!(st.success(), "unpack failed");
+            dest
+        })
+        .clone(),
+    )
+}
