@@ -83,7 +83,10 @@ impl NoiseBank {
             parts[1].push(r[a..b].to_vec());
             parts[2].push(r[b..].to_vec());
         }
-        NoiseBank { parts, synthetic: false }
+        NoiseBank {
+            parts,
+            synthetic: false,
+        }
     }
 
     /// When a data set brings no `_background_noise_`: white, pink-ish and brown-ish
@@ -124,13 +127,21 @@ impl NoiseBank {
     /// A random `len`-sample window of noise from the given split's part.
     pub fn window(&self, split: Split, rng: &mut Rng, len: usize) -> Vec<f32> {
         let part = &self.parts[split as usize];
-        let part = if part.is_empty() { &self.parts[0] } else { part };
+        let part = if part.is_empty() {
+            &self.parts[0]
+        } else {
+            part
+        };
         if part.is_empty() {
             return vec![0.0; len];
         }
         let r = &part[rng.below(part.len())];
         let mut out = Vec::with_capacity(len);
-        let mut pos = if r.len() > len { rng.below(r.len() - len) } else { 0 };
+        let mut pos = if r.len() > len {
+            rng.below(r.len() - len)
+        } else {
+            0
+        };
         while out.len() < len {
             let take = (len - out.len()).min(r.len() - pos);
             out.extend_from_slice(&r[pos..pos + take]);
@@ -147,7 +158,11 @@ pub fn silence_clip(noise: &NoiseBank, split: Split, rng: &mut Rng, len: usize) 
         return (0..len).map(|_| rng.normal() * 1e-4).collect();
     }
     let gain = 10f32.powf(rng.range(-40.0, 3.0) / 20.0);
-    noise.window(split, rng, len).into_iter().map(|v| v * gain).collect()
+    noise
+        .window(split, rng, len)
+        .into_iter()
+        .map(|v| v * gain)
+        .collect()
 }
 
 /// Linear-interpolation resampling by `factor` (> 1 = faster and higher), then centred
@@ -222,13 +237,17 @@ pub fn spec_augment(f: &mut [f32], frames: usize, bins: usize, rng: &mut Rng, cf
     for _ in 0..cfg.time_masks {
         let w = rng.below(cfg.time_mask_max + 1).min(frames);
         let s = rng.below(frames - w + 1);
-        f[s * bins..(s + w) * bins].iter_mut().for_each(|v| *v = 0.0);
+        f[s * bins..(s + w) * bins]
+            .iter_mut()
+            .for_each(|v| *v = 0.0);
     }
     for _ in 0..cfg.freq_masks {
         let w = rng.below(cfg.freq_mask_max + 1).min(bins);
         let s = rng.below(bins - w + 1);
         for t in 0..frames {
-            f[t * bins + s..t * bins + s + w].iter_mut().for_each(|v| *v = 0.0);
+            f[t * bins + s..t * bins + s + w]
+                .iter_mut()
+                .for_each(|v| *v = 0.0);
         }
     }
 }
@@ -242,7 +261,12 @@ mod tests {
         let mut rng = Rng::new(1);
         let noise = NoiseBank::synthetic();
         let x: Vec<f32> = (0..16000).map(|i| (i as f32 * 0.1).sin() * 0.3).collect();
-        let cfg = AugmentConfig { noise_prob: 1.0, snr_db_min: 10.0, snr_db_max: 10.0, ..AugmentConfig::none() };
+        let cfg = AugmentConfig {
+            noise_prob: 1.0,
+            snr_db_min: 10.0,
+            snr_db_max: 10.0,
+            ..AugmentConfig::none()
+        };
         let y = augment_wave(&x, &noise, &mut rng, &cfg);
         let d: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
         let snr = 20.0 * (rms(&x) / rms(&d)).log10();
@@ -251,10 +275,17 @@ mod tests {
 
     #[test]
     fn speed_change_keeps_length_and_moves_pitch() {
-        let x: Vec<f32> = (0..16000).map(|i| (2.0 * std::f32::consts::PI * 500.0 * i as f32 / 16000.0).sin()).collect();
+        let x: Vec<f32> = (0..16000)
+            .map(|i| (2.0 * std::f32::consts::PI * 500.0 * i as f32 / 16000.0).sin())
+            .collect();
         let y = change_speed(&x, 1.1, 16000);
         assert_eq!(y.len(), 16000);
-        let crossings = |v: &[f32]| v[2000..14000].windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        let crossings = |v: &[f32]| {
+            v[2000..14000]
+                .windows(2)
+                .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+                .count()
+        };
         let (a, b) = (crossings(&x), crossings(&y));
         assert!((b as f32 / a as f32 - 1.1).abs() < 0.03, "{a} {b}");
     }
@@ -265,8 +296,14 @@ mod tests {
         let nb = NoiseBank::from_recordings(vec![rec]);
         let mut rng = Rng::new(2);
         for _ in 0..50 {
-            assert!(nb.window(Split::Train, &mut rng, 1000).iter().all(|&v| v < 80_000.0));
-            assert!(nb.window(Split::Test, &mut rng, 1000).iter().all(|&v| v >= 90_000.0));
+            assert!(nb
+                .window(Split::Train, &mut rng, 1000)
+                .iter()
+                .all(|&v| v < 80_000.0));
+            assert!(nb
+                .window(Split::Test, &mut rng, 1000)
+                .iter()
+                .all(|&v| v >= 90_000.0));
         }
     }
 }

@@ -21,7 +21,9 @@ pub struct DeviceInfo {
 }
 
 fn device_name(d: &cpal::Device) -> String {
-    d.description().map(|x| x.name().to_string()).unwrap_or_else(|_| d.to_string())
+    d.description()
+        .map(|x| x.name().to_string())
+        .unwrap_or_else(|_| d.to_string())
 }
 
 fn host() -> cpal::Host {
@@ -32,7 +34,9 @@ fn host() -> cpal::Host {
 pub fn list_devices() -> Result<Vec<DeviceInfo>> {
     let host = host();
     let default = host.default_input_device().map(|d| device_name(&d));
-    let devices = host.input_devices().map_err(|e| anyhow!("cannot list audio input devices: {e}"))?;
+    let devices = host
+        .input_devices()
+        .map_err(|e| anyhow!("cannot list audio input devices: {e}"))?;
     let mut out = Vec::new();
     for d in devices {
         let name = device_name(&d);
@@ -99,7 +103,11 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
     }
     if let Ok(cs) = device.supported_input_configs() {
         for c in cs {
-            let rate = if c.min_sample_rate() <= 48_000 && c.max_sample_rate() >= 48_000 { 48_000 } else { c.max_sample_rate() };
+            let rate = if c.min_sample_rate() <= 48_000 && c.max_sample_rate() >= 48_000 {
+                48_000
+            } else {
+                c.max_sample_rate()
+            };
             candidates.push(c.with_sample_rate(rate));
         }
     }
@@ -115,7 +123,11 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
         let capacity = ((rate as f32 * buffer_secs) as usize).max(4096) * channels;
         let (prod, consumer) = HeapRb::<f32>::new(capacity).split();
         let stats = Arc::new(CaptureStats::default());
-        let config = cpal::StreamConfig { channels: channels as u16, sample_rate: rate, buffer_size: cpal::BufferSize::Default };
+        let config = cpal::StreamConfig {
+            channels: channels as u16,
+            sample_rate: rate,
+            buffer_size: cpal::BufferSize::Default,
+        };
         let built = match format {
             SampleFormat::F32 => build::<f32>(&device, &config, prod, stats.clone()),
             SampleFormat::I16 => build::<i16>(&device, &config, prod, stats.clone()),
@@ -128,7 +140,15 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
         };
         match built.and_then(|s| s.play().map(|_| s).map_err(|e| anyhow!("{e}"))) {
             Ok(stream) => {
-                return Ok(Capture { _stream: stream, consumer, stats, name, rate, channels, format: format!("{format}") });
+                return Ok(Capture {
+                    _stream: stream,
+                    consumer,
+                    stats,
+                    name,
+                    rate,
+                    channels,
+                    format: format!("{format}"),
+                });
             }
             Err(e) => last_err = format!("{e:#}"),
         }
@@ -136,7 +156,12 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
     bail!("input device '{name}' refused every configuration ({last_err}); try another --device (see --list-devices)")
 }
 
-fn build<T>(device: &cpal::Device, config: &cpal::StreamConfig, mut prod: HeapProd<f32>, stats: Arc<CaptureStats>) -> Result<cpal::Stream>
+fn build<T>(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    mut prod: HeapProd<f32>,
+    stats: Arc<CaptureStats>,
+) -> Result<cpal::Stream>
 where
     T: SizedSample + Sample,
     f32: FromSample<T>,
@@ -153,7 +178,9 @@ where
                 prod.push_iter(data[..n].iter().map(|&s| f32::from_sample(s)));
                 stats.captured.fetch_add(n as u64, Ordering::Relaxed);
                 if n < data.len() {
-                    stats.overrun_samples.fetch_add((data.len() - n) as u64, Ordering::Relaxed);
+                    stats
+                        .overrun_samples
+                        .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
                     stats.overruns.fetch_add(1, Ordering::Relaxed);
                 }
             },
@@ -192,7 +219,9 @@ mod tests {
                 let n = data.len().min(room);
                 prod.push_iter(data[..n].iter().map(|&s| f32::from_sample(s)));
                 if n < data.len() {
-                    stats.overrun_samples.fetch_add((data.len() - n) as u64, Ordering::Relaxed);
+                    stats
+                        .overrun_samples
+                        .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
                     stats.overruns.fetch_add(1, Ordering::Relaxed);
                 }
             };
@@ -202,7 +231,10 @@ mod tests {
             assert_eq!(stats.overruns.load(Ordering::Relaxed), 1);
             let kept = cons.occupied_len();
             assert_eq!(kept % channels, 0);
-            assert_eq!(stats.overrun_samples.load(Ordering::Relaxed) as usize, 1200 - kept);
+            assert_eq!(
+                stats.overrun_samples.load(Ordering::Relaxed) as usize,
+                1200 - kept
+            );
             let mut out = vec![0.0; kept];
             cons.pop_slice(&mut out);
             assert!((out[1] - 10.0 / 32768.0).abs() < 1e-6);

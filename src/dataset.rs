@@ -48,7 +48,10 @@ pub struct ClipRef {
 
 /// The speaker of a Speech Commands style name `<speaker>_nohash_<n>.wav`.
 pub fn speaker_of(file_name: &str) -> Option<String> {
-    file_name.find("_nohash_").filter(|&i| i > 0).map(|i| file_name[..i].to_string())
+    file_name
+        .find("_nohash_")
+        .filter(|&i| i > 0)
+        .map(|i| file_name[..i].to_string())
 }
 
 /// Synthetic clips are marked by a speaker id starting with "synth".
@@ -74,7 +77,10 @@ pub fn split_of(file_name: &str, seed: u64) -> Split {
 }
 
 fn is_audio_file(p: &Path) -> bool {
-    p.is_file() && p.extension().map(|e| e.eq_ignore_ascii_case("wav")).unwrap_or(false)
+    p.is_file()
+        && p.extension()
+            .map(|e| e.eq_ignore_ascii_case("wav"))
+            .unwrap_or(false)
 }
 
 fn list_wavs(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -98,7 +104,10 @@ pub struct Scan {
 /// Subfolders of `dir` (sorted), failing clearly when `dir` is not a folder.
 pub fn label_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     if !dir.is_dir() {
-        bail!("{}: no such folder (expected one subfolder of WAV clips per label)", dir.display());
+        bail!(
+            "{}: no such folder (expected one subfolder of WAV clips per label)",
+            dir.display()
+        );
     }
     let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot read folder ({e})", dir.display()))?
@@ -119,15 +128,21 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
         Some((_, p)) => list_wavs(p)?,
         None => Vec::new(),
     };
-    let word_folders: Vec<&(String, PathBuf)> =
-        folders.iter().filter(|(n, _)| n != NOISE_DIR && n != SILENCE && n != UNKNOWN).collect();
+    let word_folders: Vec<&(String, PathBuf)> = folders
+        .iter()
+        .filter(|(n, _)| n != NOISE_DIR && n != SILENCE && n != UNKNOWN)
+        .collect();
     let has = |n: &str| folders.iter().any(|(f, _)| f == n);
 
     let keywords: Vec<String> = match words {
         Some(ws) => {
             for w in ws {
                 if !word_folders.iter().any(|(n, _)| n == w) {
-                    bail!("{}: no folder for the word '{w}' (folders: {})", dir.display(), names(&word_folders));
+                    bail!(
+                        "{}: no folder for the word '{w}' (folders: {})",
+                        dir.display(),
+                        names(&word_folders)
+                    );
                 }
             }
             let mut ws = ws.to_vec();
@@ -158,35 +173,63 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
             None => index(UNKNOWN).expect("unknown label exists when a folder is not a keyword"),
         };
         for p in list_wavs(path)? {
-            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("").to_string();
+            let file = p
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or("")
+                .to_string();
             let synthetic = is_synthetic(&file);
             clips.push(ClipRef {
                 label,
                 folder: name.clone(),
                 speaker: speaker_of(&file),
                 synthetic,
-                split: if synthetic { Split::Train } else { split_of(&file, seed) },
+                split: if synthetic {
+                    Split::Train
+                } else {
+                    split_of(&file, seed)
+                },
                 path: p,
             });
         }
     }
     if clips.is_empty() {
-        bail!("{}: no WAV clips found in its subfolders (expected DIR/<label>/*.wav)", dir.display());
+        bail!(
+            "{}: no WAV clips found in its subfolders (expected DIR/<label>/*.wav)",
+            dir.display()
+        );
     }
     let used: std::collections::BTreeSet<usize> = clips.iter().map(|c| c.label).collect();
-    if keywords.is_empty() || used.len() + usize::from(!noise_files.is_empty() && !has(SILENCE)) < 2 {
-        bail!("{}: only one label ({}) has clips; a keyword model needs at least two", dir.display(), labels.join(", "));
+    if keywords.is_empty() || used.len() + usize::from(!noise_files.is_empty() && !has(SILENCE)) < 2
+    {
+        bail!(
+            "{}: only one label ({}) has clips; a keyword model needs at least two",
+            dir.display(),
+            labels.join(", ")
+        );
     }
-    Ok(Scan { labels, clips, noise_files })
+    Ok(Scan {
+        labels,
+        clips,
+        noise_files,
+    })
 }
 
 fn names(v: &[&(String, PathBuf)]) -> String {
-    v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Decodes clips to 16 kHz mono of `len` samples on `threads` threads. Returns the
 /// decoded clips (None where a file was unusable) and a message per skipped file.
-pub fn load_clips(paths: &[&Path], len: usize, threads: usize, progress: &indicatif::ProgressBar) -> (Vec<Option<Vec<f32>>>, Vec<String>) {
+pub fn load_clips(
+    paths: &[&Path],
+    len: usize,
+    threads: usize,
+    progress: &indicatif::ProgressBar,
+) -> (Vec<Option<Vec<f32>>>, Vec<String>) {
     let threads = threads.max(1);
     let mut out: Vec<Option<Vec<f32>>> = vec![None; paths.len()];
     let mut errors: Vec<(usize, String)> = Vec::new();
@@ -220,7 +263,8 @@ pub fn load_clips(paths: &[&Path], len: usize, threads: usize, progress: &indica
 
 /// Count of clips per (label, split).
 pub fn counts(clips: &[ClipRef], n_labels: usize) -> BTreeMap<Split, Vec<usize>> {
-    let mut m: BTreeMap<Split, Vec<usize>> = Split::ALL.iter().map(|&s| (s, vec![0; n_labels])).collect();
+    let mut m: BTreeMap<Split, Vec<usize>> =
+        Split::ALL.iter().map(|&s| (s, vec![0; n_labels])).collect();
     for c in clips {
         m.get_mut(&c.split).expect("all splits present")[c.label] += 1;
     }
@@ -249,7 +293,10 @@ mod tests {
         assert!((n[0] as f64 / total - 0.8).abs() < 0.03, "{n:?}");
         assert!((n[1] as f64 / total - 0.1).abs() < 0.02, "{n:?}");
         // Pinned: a change to the hash would silently reshuffle every user's split.
-        assert_eq!(split_of("0a7c2a8d_nohash_0.wav", 0), split_of("0a7c2a8d_nohash_5.wav", 7));
+        assert_eq!(
+            split_of("0a7c2a8d_nohash_0.wav", 0),
+            split_of("0a7c2a8d_nohash_5.wav", 7)
+        );
     }
 
     #[test]

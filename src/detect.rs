@@ -19,7 +19,12 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig { threshold: DEFAULT_THRESHOLD, smoothing: 3, min_windows: 2, refractory_ms: 1000 }
+        DetectorConfig {
+            threshold: DEFAULT_THRESHOLD,
+            smoothing: 3,
+            min_windows: 2,
+            refractory_ms: 1000,
+        }
     }
 }
 
@@ -41,6 +46,8 @@ pub struct Detector {
     history: VecDeque<Vec<f32>>,
     smoothed: Vec<f32>,
     streak: Vec<usize>,
+    /// A label that fired must fall below the threshold before it can fire again.
+    armed: Vec<bool>,
     last_fire: Option<u64>,
 }
 
@@ -53,6 +60,7 @@ impl Detector {
             history: VecDeque::with_capacity(cfg.smoothing.max(1) + 1),
             smoothed: vec![0.0; n],
             streak: vec![0; n],
+            armed: vec![true; n],
             last_fire: None,
             cfg,
         }
@@ -70,7 +78,11 @@ impl Detector {
     /// Feeds one window's posteriors, ending at `time_ms`.
     pub fn update(&mut self, probs: &[f32], time_ms: u64) -> Option<Detection> {
         let k = self.cfg.smoothing.max(1);
-        let mut row = if self.history.len() >= k { self.history.pop_front().unwrap_or_default() } else { Vec::new() };
+        let mut row = if self.history.len() >= k {
+            self.history.pop_front().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         row.clear();
         row.extend_from_slice(probs);
         self.history.push_back(row);
@@ -82,21 +94,31 @@ impl Detector {
         for i in 0..self.smoothed.len() {
             if self.command[i] && self.smoothed[i] >= self.cfg.threshold {
                 self.streak[i] += 1;
-                if self.streak[i] >= self.cfg.min_windows.max(1) && best.map(|b| self.smoothed[i] > self.smoothed[b]).unwrap_or(true) {
+                if self.streak[i] >= self.cfg.min_windows.max(1)
+                    && best
+                        .map(|b| self.smoothed[i] > self.smoothed[b])
+                        .unwrap_or(true)
+                {
                     best = Some(i);
                 }
             } else {
                 self.streak[i] = 0;
+                self.armed[i] = true;
             }
         }
-        let i = best?;
+        let i = best.filter(|&i| self.armed[i])?;
         if let Some(t) = self.last_fire {
             if time_ms < t + self.cfg.refractory_ms {
                 return None;
             }
         }
         self.last_fire = Some(time_ms);
-        Some(Detection { label: self.labels[i].clone(), score: self.smoothed[i], time_ms })
+        self.armed[i] = false;
+        Some(Detection {
+            label: self.labels[i].clone(),
+            score: self.smoothed[i],
+            time_ms,
+        })
     }
 }
 
@@ -105,16 +127,30 @@ mod tests {
     use super::*;
 
     fn labels() -> Vec<String> {
-        ["_silence_", "_unknown_", "left", "right"].iter().map(|s| s.to_string()).collect()
+        ["_silence_", "_unknown_", "left", "right"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn feed(d: &mut Detector, rows: &[[f32; 4]]) -> Vec<Detection> {
-        rows.iter().enumerate().filter_map(|(i, r)| d.update(r, i as u64 * 100)).collect()
+        rows.iter()
+            .enumerate()
+            .filter_map(|(i, r)| d.update(r, i as u64 * 100))
+            .collect()
     }
 
     #[test]
     fn one_utterance_gives_one_detection() {
-        let mut d = Detector::new(&labels(), DetectorConfig { threshold: 0.7, smoothing: 2, min_windows: 2, refractory_ms: 1000 });
+        let mut d = Detector::new(
+            &labels(),
+            DetectorConfig {
+                threshold: 0.7,
+                smoothing: 2,
+                min_windows: 2,
+                refractory_ms: 1000,
+            },
+        );
         let s = [1.0, 0.0, 0.0, 0.0];
         let l = [0.0, 0.0, 1.0, 0.0];
         let got = feed(&mut d, &[s, l, l, l, l, l, s, s]);
@@ -135,19 +171,44 @@ mod tests {
 
     #[test]
     fn refractory_time_and_threshold_are_respected() {
-        let cfg = DetectorConfig { threshold: 0.8, smoothing: 1, min_windows: 1, refractory_ms: 500 };
+        let cfg = DetectorConfig {
+            threshold: 0.8,
+            smoothing: 1,
+            min_windows: 1,
+            refractory_ms: 500,
+        };
         let mut d = Detector::new(&labels(), cfg);
         let r = [0.0, 0.0, 0.0, 0.9];
         let low = [0.0, 0.0, 0.25, 0.75];
-        // windows at 0,100,...: fires at 0, refractory until 500, fires again at 500
-        let got = feed(&mut d, &[r, r, r, r, r, r, low, low]);
-        assert_eq!(got.iter().map(|g| g.time_ms).collect::<Vec<_>>(), vec![0, 500]);
+        let right_low = [0.0, 0.0, 0.9, 0.1];
+        // windows at 0,100,...: right fires at 0; left is held back by the refractory time
+        // until 500; right cannot fire again until it has fallen below the threshold.
+        let got = feed(
+            &mut d,
+            &[
+                r, right_low, right_low, right_low, right_low, right_low, low, r, r, r, r,
+            ],
+        );
+        assert_eq!(
+            got.iter()
+                .map(|g| (g.label.as_str(), g.time_ms))
+                .collect::<Vec<_>>(),
+            vec![("right", 0), ("left", 500), ("right", 1000)]
+        );
         assert!((got[0].score - 0.9).abs() < 1e-6);
     }
 
     #[test]
     fn a_single_spike_is_not_enough_with_min_windows() {
-        let mut d = Detector::new(&labels(), DetectorConfig { threshold: 0.7, smoothing: 1, min_windows: 3, refractory_ms: 0 });
+        let mut d = Detector::new(
+            &labels(),
+            DetectorConfig {
+                threshold: 0.7,
+                smoothing: 1,
+                min_windows: 3,
+                refractory_ms: 0,
+            },
+        );
         let s = [1.0, 0.0, 0.0, 0.0];
         let l = [0.0, 0.0, 1.0, 0.0];
         assert!(feed(&mut d, &[s, l, l, s, l, s]).is_empty());

@@ -20,7 +20,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { hop_ms: 50, detector: DetectorConfig::default(), inference_delay_ms: 0 }
+        EngineConfig {
+            hop_ms: 50,
+            detector: DetectorConfig::default(),
+            inference_delay_ms: 0,
+        }
     }
 }
 
@@ -38,8 +42,10 @@ pub struct Engine {
     /// Circular store of the last `n_frames` feature frames.
     frames: Vec<f32>,
     frame_head: usize,
-    /// Contiguous, normalised copy of the window fed to the model.
-    window: Vec<f32>,
+    /// Contiguous, normalised windows waiting for the model (batched per push), and the
+    /// stream time at the end of each.
+    batch: Vec<f32>,
+    batch_times: Vec<u64>,
     frames_since_run: usize,
     hop_frames: usize,
     /// 16 kHz samples consumed into frames since the start (for timestamps).
@@ -65,7 +71,8 @@ impl Engine {
         let mut fe0 = FeatureExtractor::new(&f)?;
         fe0.frame_into(&vec![0.0; f.win_length], &mut silent);
         let frames: Vec<f32> = (0..n_frames).flat_map(|_| silent.iter().copied()).collect();
-        let hop_frames = ((cfg.hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);
+        let hop_frames =
+            ((cfg.hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);
         let delay = resampler.delay() as u64;
         Ok(Engine {
             detector: Detector::new(&model.card.labels, cfg.detector.clone()),
@@ -77,7 +84,8 @@ impl Engine {
             pending: vec![0.0; f.win_length - f.hop_length],
             frames,
             frame_head: 0,
-            window: vec![0.0; n_frames * bins],
+            batch: Vec::with_capacity(n_frames * bins * 8),
+            batch_times: Vec::with_capacity(8),
             frames_since_run: 0,
             hop_frames,
             consumed: 0,
@@ -119,7 +127,11 @@ impl Engine {
             self.mono.extend_from_slice(interleaved);
         } else {
             let c = self.channels as f32;
-            self.mono.extend(interleaved.chunks_exact(self.channels).map(|f| f.iter().sum::<f32>() / c));
+            self.mono.extend(
+                interleaved
+                    .chunks_exact(self.channels)
+                    .map(|f| f.iter().sum::<f32>() / c),
+            );
         }
         if !self.mono.is_empty() {
             self.level = rms(&self.mono);
@@ -133,7 +145,10 @@ impl Engine {
         let mut start = 0;
         while self.pending.len() - start >= win {
             let slot = self.frame_head * bins;
-            let (frame, store) = (&self.pending[start..start + win], &mut self.frames[slot..slot + bins]);
+            let (frame, store) = (
+                &self.pending[start..start + win],
+                &mut self.frames[slot..slot + bins],
+            );
             self.fe.frame_into(frame, store);
             self.frame_head = (self.frame_head + 1) % n_frames;
             start += hop;
@@ -141,29 +156,50 @@ impl Engine {
             self.frames_since_run += 1;
             if self.frames_since_run >= self.hop_frames {
                 self.frames_since_run = 0;
-                if let Some(d) = self.run_model()? {
-                    out.push(d);
-                }
+                self.queue_window();
             }
         }
         self.pending.drain(..start);
+        self.run_model(out);
         Ok(())
     }
 
-    fn run_model(&mut self) -> Result<Option<Detection>> {
+    /// Copies the last second of frames (oldest first), normalised, into the batch.
+    fn queue_window(&mut self) {
         let bins = self.fe.config().n_bins();
         let n = self.frames.len();
         let split = self.frame_head * bins;
-        // Oldest frame first.
-        self.window[..n - split].copy_from_slice(&self.frames[split..]);
-        self.window[n - split..].copy_from_slice(&self.frames[..split]);
-        self.model.card.normalisation.apply(&mut self.window);
-        let probs = self.model.probabilities(&self.window, 1);
-        self.runs += 1;
-        if self.inference_delay_ms > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(self.inference_delay_ms));
+        let at = self.batch.len();
+        self.batch.extend_from_slice(&self.frames[split..]);
+        self.batch.extend_from_slice(&self.frames[..split]);
+        self.model
+            .card
+            .normalisation
+            .apply(&mut self.batch[at..at + n]);
+        self.batch_times.push(self.time_ms());
+    }
+
+    /// One forward pass over every window queued during this push, then the detector
+    /// sees them in order.
+    fn run_model(&mut self, out: &mut Vec<Detection>) {
+        if self.batch_times.is_empty() {
+            return;
         }
-        let t = self.time_ms();
-        Ok(probs.first().and_then(|p| self.detector.update(p, t)))
+        let probs = self
+            .model
+            .probabilities(&self.batch, self.batch_times.len());
+        self.runs += self.batch_times.len() as u64;
+        if self.inference_delay_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(
+                self.inference_delay_ms * self.batch_times.len() as u64,
+            ));
+        }
+        for (p, &t) in probs.iter().zip(&self.batch_times) {
+            if let Some(d) = self.detector.update(p, t) {
+                out.push(d);
+            }
+        }
+        self.batch.clear();
+        self.batch_times.clear();
     }
 }

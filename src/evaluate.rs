@@ -26,7 +26,11 @@ pub fn classify(model: &Model, clips: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
 }
 
 fn argmax(p: &[f32]) -> usize {
-    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 pub struct Evaluation {
@@ -39,7 +43,13 @@ pub struct Evaluation {
 /// labels of the model count as `_unknown_` when the model has it.
 /// `only`: keep the clips that fall in this split (speaker hash, as training splits;
 /// other names with seed 1, training's default).
-pub fn evaluate_dir(model: &Model, dir: &Path, only: Option<Split>, threads: usize, progress: &indicatif::ProgressBar) -> Result<Evaluation> {
+pub fn evaluate_dir(
+    model: &Model,
+    dir: &Path,
+    only: Option<Split>,
+    threads: usize,
+    progress: &indicatif::ProgressBar,
+) -> Result<Evaluation> {
     let labels = &model.card.labels;
     let find = |l: &str| labels.iter().position(|x| x == l);
     let mut items: Vec<(PathBuf, usize)> = Vec::new();
@@ -59,7 +69,12 @@ pub fn evaluate_dir(model: &Model, dir: &Path, only: Option<Split>, threads: usi
         };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&path)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().map(|e| e.eq_ignore_ascii_case("wav")).unwrap_or(false))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .map(|e| e.eq_ignore_ascii_case("wav"))
+                        .unwrap_or(false)
+            })
             .collect();
         files.sort();
         if let Some(split) = only {
@@ -71,11 +86,16 @@ pub fn evaluate_dir(model: &Model, dir: &Path, only: Option<Split>, threads: usi
         items.extend(files.into_iter().map(|f| (f, label)));
     }
     if items.is_empty() {
-        bail!("{}: no WAV clips in folders the model can score (model labels: {})", dir.display(), labels.join(", "));
+        bail!(
+            "{}: no WAV clips in folders the model can score (model labels: {})",
+            dir.display(),
+            labels.join(", ")
+        );
     }
     progress.set_length(items.len() as u64);
     let paths: Vec<&Path> = items.iter().map(|(p, _)| p.as_path()).collect();
-    let (decoded, skipped) = dataset::load_clips(&paths, model.card.features.clip_samples, threads, progress);
+    let (decoded, skipped) =
+        dataset::load_clips(&paths, model.card.features.clip_samples, threads, progress);
     let mut clips = Vec::new();
     let mut truth = Vec::new();
     for ((_, l), d) in items.iter().zip(decoded) {
@@ -85,11 +105,19 @@ pub fn evaluate_dir(model: &Model, dir: &Path, only: Option<Split>, threads: usi
         }
     }
     if clips.is_empty() {
-        bail!("{}: none of the {} clips could be read", dir.display(), items.len());
+        bail!(
+            "{}: none of the {} clips could be read",
+            dir.display(),
+            items.len()
+        );
     }
     let probs = classify(model, &clips)?;
     let preds: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
-    Ok(Evaluation { report: Report::new(labels, &truth, &preds), skipped, ignored_folders: ignored })
+    Ok(Evaluation {
+        report: Report::new(labels, &truth, &preds),
+        skipped,
+        ignored_folders: ignored,
+    })
 }
 
 pub struct Prediction {
@@ -101,14 +129,28 @@ pub struct Prediction {
 
 impl Prediction {
     pub fn json(&self) -> serde_json::Value {
-        let probs: serde_json::Map<String, serde_json::Value> = self.probabilities.iter().map(|(l, p)| (l.clone(), serde_json::json!(p))).collect();
+        let probs: serde_json::Map<String, serde_json::Value> = self
+            .probabilities
+            .iter()
+            .map(|(l, p)| (l.clone(), serde_json::json!(p)))
+            .collect();
         serde_json::json!({"file": self.file.display().to_string(), "label": self.label, "score": self.score, "probabilities": probs})
     }
 
     /// The top label and a bar per label.
     pub fn text(&self) -> String {
-        let w = self.probabilities.iter().map(|(l, _)| l.len()).max().unwrap_or(8);
-        let mut s = format!("{}: {} ({:.1}%)\n", self.file.display(), self.label, self.score * 100.0);
+        let w = self
+            .probabilities
+            .iter()
+            .map(|(l, _)| l.len())
+            .max()
+            .unwrap_or(8);
+        let mut s = format!(
+            "{}: {} ({:.1}%)\n",
+            self.file.display(),
+            self.label,
+            self.score * 100.0
+        );
         for (l, p) in &self.probabilities {
             let n = (p * 40.0).round() as usize;
             s += &format!("  {l:>w$} {:<40} {:5.1}%\n", "#".repeat(n), p * 100.0);

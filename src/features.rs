@@ -88,18 +88,38 @@ impl FeatureConfig {
 
     pub fn validate(&self) -> Result<()> {
         if self.sample_rate != crate::audio::SAMPLE_RATE {
-            bail!("feature sample rate {} Hz is not supported (only 16000)", self.sample_rate);
+            bail!(
+                "feature sample rate {} Hz is not supported (only 16000)",
+                self.sample_rate
+            );
         }
         if self.win_length == 0 || self.win_length > self.n_fft || self.hop_length == 0 {
-            bail!("feature settings are inconsistent (window {}, FFT {}, hop {})", self.win_length, self.n_fft, self.hop_length);
+            bail!(
+                "feature settings are inconsistent (window {}, FFT {}, hop {})",
+                self.win_length,
+                self.n_fft,
+                self.hop_length
+            );
         }
         if self.n_frames() == 0 || self.n_fft > 1 << 16 {
-            bail!("feature settings give no frames for a {}-sample window", self.clip_samples);
+            bail!(
+                "feature settings give no frames for a {}-sample window",
+                self.clip_samples
+            );
         }
         if self.kind == FeatureKind::LogMel
-            && (self.n_mels == 0 || self.n_mels > 256 || !(self.f_min >= 0.0 && self.f_min < self.f_max && self.f_max <= self.sample_rate as f32 / 2.0))
+            && (self.n_mels == 0
+                || self.n_mels > 256
+                || !(self.f_min >= 0.0
+                    && self.f_min < self.f_max
+                    && self.f_max <= self.sample_rate as f32 / 2.0))
         {
-            bail!("mel settings are inconsistent ({} bins, {}-{} Hz)", self.n_mels, self.f_min, self.f_max);
+            bail!(
+                "mel settings are inconsistent ({} bins, {}-{} Hz)",
+                self.n_mels,
+                self.f_min,
+                self.f_max
+            );
         }
         Ok(())
     }
@@ -116,7 +136,9 @@ fn mel_to_hz(m: f32) -> f32 {
 /// Triangular mel filters over the `n_fft/2+1` FFT bins, as (first bin, weights).
 fn mel_filters(cfg: &FeatureConfig) -> Vec<(usize, Vec<f32>)> {
     let n_freqs = cfg.n_fft / 2 + 1;
-    let bin_hz: Vec<f32> = (0..n_freqs).map(|k| k as f32 * cfg.sample_rate as f32 / cfg.n_fft as f32).collect();
+    let bin_hz: Vec<f32> = (0..n_freqs)
+        .map(|k| k as f32 * cfg.sample_rate as f32 / cfg.n_fft as f32)
+        .collect();
     let (m_lo, m_hi) = (hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max));
     let pts: Vec<f32> = (0..cfg.n_mels + 2)
         .map(|i| mel_to_hz(m_lo + (m_hi - m_lo) * i as f32 / (cfg.n_mels + 1) as f32))
@@ -157,9 +179,15 @@ impl FeatureExtractor {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(cfg.n_fft);
         // Periodic Hann (torch.hann_window / tf.signal.hann_window default).
         let window = (0..cfg.win_length)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / cfg.win_length as f32).cos())
+            .map(|i| {
+                0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / cfg.win_length as f32).cos()
+            })
             .collect();
-        let filters = if cfg.kind == FeatureKind::LogMel { mel_filters(cfg) } else { Vec::new() };
+        let filters = if cfg.kind == FeatureKind::LogMel {
+            mel_filters(cfg)
+        } else {
+            Vec::new()
+        };
         Ok(FeatureExtractor {
             window,
             buf: fft.make_input_vec(),
@@ -186,7 +214,9 @@ impl FeatureExtractor {
             *b = 0.0;
         }
         // Lengths are fixed at construction, so this cannot fail.
-        let _ = self.fft.process_with_scratch(&mut self.buf, &mut self.spec, &mut self.scratch);
+        let _ = self
+            .fft
+            .process_with_scratch(&mut self.buf, &mut self.spec, &mut self.scratch);
         match self.cfg.kind {
             FeatureKind::StftMagnitude => {
                 for (o, c) in out.iter_mut().zip(&self.spec) {
@@ -198,7 +228,11 @@ impl FeatureExtractor {
                     *p = c.norm_sqr();
                 }
                 for (o, (first, w)) in out.iter_mut().zip(&self.filters) {
-                    let e: f32 = w.iter().zip(&self.power[*first..]).map(|(a, b)| a * b).sum();
+                    let e: f32 = w
+                        .iter()
+                        .zip(&self.power[*first..])
+                        .map(|(a, b)| a * b)
+                        .sum();
                     *o = (e + 1e-6).ln();
                 }
             }
@@ -281,13 +315,28 @@ mod tests {
     fn a_tone_lights_the_right_mel_bin() {
         let c = FeatureConfig::log_mel();
         let mut fe = FeatureExtractor::new(&c).unwrap();
-        let x: Vec<f32> = (0..16000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin()).collect();
+        let x: Vec<f32> = (0..16000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin())
+            .collect();
         let f = fe.compute(&x);
         let row = &f[40 * 50..40 * 51];
-        let argmax = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let argmax = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         // 1 kHz on a 20-7600 Hz HTK scale with 40 bins sits near bin 12.
-        let centre = |m: usize| mel_to_hz(hz_to_mel(20.0) + (hz_to_mel(7600.0) - hz_to_mel(20.0)) * (m + 1) as f32 / 41.0);
-        assert!((centre(argmax) - 1000.0).abs() < 120.0, "bin {argmax} centred at {}", centre(argmax));
+        let centre = |m: usize| {
+            mel_to_hz(
+                hz_to_mel(20.0) + (hz_to_mel(7600.0) - hz_to_mel(20.0)) * (m + 1) as f32 / 41.0,
+            )
+        };
+        assert!(
+            (centre(argmax) - 1000.0).abs() < 120.0,
+            "bin {argmax} centred at {}",
+            centre(argmax)
+        );
     }
 
     #[test]
@@ -304,7 +353,9 @@ mod tests {
 
     #[test]
     fn normalisation_gives_zero_mean_unit_std() {
-        let data: Vec<f32> = (0..400).map(|i| (i % 4) as f32 * 2.0 + (i / 4 % 3) as f32).collect();
+        let data: Vec<f32> = (0..400)
+            .map(|i| (i % 4) as f32 * 2.0 + (i / 4 % 3) as f32)
+            .collect();
         let n = Normalisation::fit(std::iter::once(&data[..]), 4);
         let mut d = data.clone();
         n.apply(&mut d);

@@ -7,11 +7,11 @@
 //!       model every hop) -> `detect` (smoothing, threshold, refractory) -> `listen` (loop,
 //!       JSON lines, --exec) and `ui` (terminal display)
 pub mod audio;
+pub mod augment;
 pub mod capture;
+pub mod dataset;
 pub mod detect;
 pub mod engine;
-pub mod augment;
-pub mod dataset;
 pub mod evaluate;
 pub mod features;
 pub mod listen;

@@ -13,8 +13,15 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 /// Runs the engine over a whole recording; `on_detection` sees each detection as it fires.
-pub fn run_file(model: Model, path: &Path, cfg: EngineConfig, mut on_detection: impl FnMut(&Detection)) -> Result<Vec<Detection>> {
+pub fn run_file(
+    model: Model,
+    path: &Path,
+    cfg: EngineConfig,
+    mut on_detection: impl FnMut(&Detection),
+) -> Result<Vec<Detection>> {
     let mut wav = WavStream::open(path)?;
+    // One window at a time is too small to gain from intra-op threads.
+    tch::set_num_threads(1);
     let mut engine = Engine::new(model, wav.sample_rate(), wav.channels(), cfg)?;
     let mut chunk = Vec::new();
     let mut found = Vec::new();
@@ -43,12 +50,19 @@ pub fn run_file(model: Model, path: &Path, cfg: EngineConfig, mut on_detection: 
 
 /// One JSON object per detection.
 pub fn json_line(d: &Detection) -> String {
-    serde_json::json!({"label": d.label, "score": (d.score * 10000.0).round() / 10000.0, "time_ms": d.time_ms}).to_string()
+    serde_json::json!({"label": d.label, "score": (d.score as f64 * 10000.0).round() / 10000.0, "time_ms": d.time_ms}).to_string()
 }
 
 pub fn text_line(d: &Detection) -> String {
     let s = d.time_ms / 1000;
-    format!("{:>3}:{:02}.{:03}  {:<10} {:.2}", s / 60, s % 60, d.time_ms % 1000, d.label, d.score)
+    format!(
+        "{:>3}:{:02}.{:03}  {:<10} {:.2}",
+        s / 60,
+        s % 60,
+        d.time_ms % 1000,
+        d.label,
+        d.score
+    )
 }
 
 /// Runs `--exec` commands on their own thread: detection never waits for them. A full
@@ -95,7 +109,11 @@ impl Executor {
 
 fn dup_stderr() -> Option<std::process::Stdio> {
     use std::os::fd::AsFd;
-    std::io::stderr().as_fd().try_clone_to_owned().ok().map(std::process::Stdio::from)
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::process::Stdio::from)
 }
 
 /// What the live loop reports to its display after each block.
@@ -115,6 +133,7 @@ pub fn run_live(
     redraw: Duration,
     mut display: impl FnMut(&LiveStatus) -> Result<bool>,
 ) -> Result<()> {
+    tch::set_num_threads(1);
     let mut cap = capture::open(device, 2.0)?;
     let mut engine = Engine::new(model, cap.rate, cap.channels, cfg)?;
     let mut buf = Vec::with_capacity(cap.rate as usize * cap.channels);
@@ -146,7 +165,11 @@ pub fn run_live(
         }
         if last_draw.elapsed() >= redraw {
             last_draw = Instant::now();
-            if !display(&LiveStatus { engine: &engine, capture: &cap, recent: &recent })? {
+            if !display(&LiveStatus {
+                engine: &engine,
+                capture: &cap,
+                recent: &recent,
+            })? {
                 return Ok(());
             }
         }

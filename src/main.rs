@@ -18,7 +18,12 @@ struct Args {
     #[arg(long, value_name = "DIR", help_heading = "Modes")]
     train: Option<PathBuf>,
     /// Report accuracy, per-label precision/recall/F1 and the confusion matrix on a labelled folder.
-    #[arg(long, value_name = "DIR", help_heading = "Modes", conflicts_with = "train")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "Modes",
+        conflicts_with = "train"
+    )]
     evaluate: Option<PathBuf>,
     /// With --evaluate: only the clips of this split (train, validation, test), by the
     /// same speaker hash as training.
@@ -118,7 +123,11 @@ fn main() {
 }
 
 fn threads(args: &Args) -> usize {
-    args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    })
 }
 
 fn run(args: Args) -> Result<i32> {
@@ -127,7 +136,11 @@ fn run(args: Args) -> Result<i32> {
     }
     if let Some(dir) = &args.evaluate {
         let model = Model::open(args.model.as_deref())?;
-        let pb = if args.quiet || args.json || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+        let pb = if args.quiet || args.json || !std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(0)
+        };
         let only = match args.split.as_deref() {
             None | Some("all") => None,
             Some("train") => Some(Split::Train),
@@ -149,7 +162,12 @@ fn run(args: Args) -> Result<i32> {
         if args.json {
             println!("{}", ev.report.json());
         } else {
-            println!("Model: {}\n\n{}\n{}", model.source, ev.report.text(), ev.report.confusion_text());
+            println!(
+                "Model: {}\n\n{}\n{}",
+                model.source,
+                ev.report.text(),
+                ev.report.confusion_text()
+            );
         }
         return Ok(0);
     }
@@ -177,7 +195,14 @@ fn run(args: Args) -> Result<i32> {
             if args.json {
                 println!("{}", serde_json::to_string(&d)?);
             } else {
-                println!("{}{} ({} Hz, {} ch, {})", if d.is_default { "* " } else { "  " }, d.name, d.default_rate, d.channels, d.format);
+                println!(
+                    "{}{} ({} Hz, {} ch, {})",
+                    if d.is_default { "* " } else { "  " },
+                    d.name,
+                    d.default_rate,
+                    d.channels,
+                    d.format
+                );
             }
         }
         return Ok(0);
@@ -187,7 +212,10 @@ fn run(args: Args) -> Result<i32> {
 
 fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
     if !(0.0..=1.0).contains(&args.threshold) {
-        bail!("--threshold {}: use a value between 0 and 1", args.threshold);
+        bail!(
+            "--threshold {}: use a value between 0 and 1",
+            args.threshold
+        );
     }
     if args.hop_ms == 0 || args.hop_ms > 1000 {
         bail!("--hop-ms {}: use 1 to 1000", args.hop_ms);
@@ -212,7 +240,11 @@ fn run_listen(args: &Args) -> Result<i32> {
     let mut emit = |d: &listen::detect::Detection| {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let _ = if json { writeln!(out, "{}", listen::listen::json_line(d)) } else { writeln!(out, "{}", listen::listen::text_line(d)) };
+        let _ = if json {
+            writeln!(out, "{}", listen::listen::json_line(d))
+        } else {
+            writeln!(out, "{}", listen::listen::text_line(d))
+        };
         let _ = out.flush();
         if let Some(e) = exec.as_mut() {
             e.run(d);
@@ -232,7 +264,9 @@ fn run_listen(args: &Args) -> Result<i32> {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
-        listen::listen::run_live(model, device, cfg, emit, redraw, |_| Ok(!stop.load(Ordering::SeqCst)))?;
+        listen::listen::run_live(model, device, cfg, emit, redraw, |_| {
+            Ok(!stop.load(Ordering::SeqCst))
+        })?;
         return Ok(0);
     }
     // Terminal display; the guard restores the terminal on every way out.
@@ -262,7 +296,12 @@ fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {
         }
         Some(other) => bail!("--device {other}: training runs on cpu or cuda"),
     };
-    let mut opts = train::TrainOptions::new(dir, args.model.clone().unwrap_or_else(|| PathBuf::from("listen-model")));
+    let mut opts = train::TrainOptions::new(
+        dir,
+        args.model
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("listen-model")),
+    );
     opts.words = args.words.clone();
     opts.epochs = args.epochs;
     opts.batch_size = args.batch_size;
@@ -292,9 +331,16 @@ fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {
     }
     let out = train::train(&opts, &stop)?;
     if args.json {
-        println!("{}", serde_json::json!({"model": opts.out.display().to_string(), "interrupted": out.interrupted, "test": out.report.json()}));
+        println!(
+            "{}",
+            serde_json::json!({"model": opts.out.display().to_string(), "interrupted": out.interrupted, "test": out.report.json()})
+        );
     } else {
-        println!("\nTest split (speakers never seen in training):\n\n{}\n{}", out.report.text(), out.report.confusion_text());
+        println!(
+            "\nTest split (speakers never seen in training):\n\n{}\n{}",
+            out.report.text(),
+            out.report.confusion_text()
+        );
     }
     Ok(if out.interrupted { 130 } else { 0 })
 }

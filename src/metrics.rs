@@ -37,10 +37,28 @@ impl Report {
                 let tp = cm[i][i] as f64;
                 let support: usize = cm[i].iter().sum();
                 let predicted: usize = (0..n).map(|r| cm[r][i]).sum();
-                let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-                let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-                let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-                LabelScore { label: labels[i].clone(), precision, recall, f1, support }
+                let precision = if predicted > 0 {
+                    tp / predicted as f64
+                } else {
+                    0.0
+                };
+                let recall = if support > 0 {
+                    tp / support as f64
+                } else {
+                    0.0
+                };
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                LabelScore {
+                    label: labels[i].clone(),
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
             })
             .collect();
         let present: Vec<&LabelScore> = per_label.iter().filter(|s| s.support > 0).collect();
@@ -52,9 +70,21 @@ impl Report {
         ];
         let w = total.max(1) as f64;
         let weighted_avg = [
-            per_label.iter().map(|s| s.precision * s.support as f64).sum::<f64>() / w,
-            per_label.iter().map(|s| s.recall * s.support as f64).sum::<f64>() / w,
-            per_label.iter().map(|s| s.f1 * s.support as f64).sum::<f64>() / w,
+            per_label
+                .iter()
+                .map(|s| s.precision * s.support as f64)
+                .sum::<f64>()
+                / w,
+            per_label
+                .iter()
+                .map(|s| s.recall * s.support as f64)
+                .sum::<f64>()
+                / w,
+            per_label
+                .iter()
+                .map(|s| s.f1 * s.support as f64)
+                .sum::<f64>()
+                / w,
         ];
         Report {
             labels: labels.to_vec(),
@@ -69,30 +99,76 @@ impl Report {
 
     /// Accuracy over the keyword labels only (those not starting with '_').
     pub fn keyword_accuracy(&self) -> f64 {
-        let idx: Vec<usize> = (0..self.labels.len()).filter(|&i| !self.labels[i].starts_with('_')).collect();
-        let total: usize = idx.iter().map(|&i| self.confusion[i].iter().sum::<usize>()).sum();
+        let idx: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| !self.labels[i].starts_with('_'))
+            .collect();
+        let total: usize = idx
+            .iter()
+            .map(|&i| self.confusion[i].iter().sum::<usize>())
+            .sum();
         let correct: usize = idx.iter().map(|&i| self.confusion[i][i]).sum();
         correct as f64 / total.max(1) as f64
     }
 
     /// sklearn-style classification report.
     pub fn text(&self) -> String {
-        let w = self.labels.iter().map(|l| l.len()).max().unwrap_or(0).max(12);
-        let mut s = format!("{:>w$} {:>9} {:>9} {:>9} {:>9}\n\n", "", "precision", "recall", "f1-score", "support");
+        let w = self
+            .labels
+            .iter()
+            .map(|l| l.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
+        let mut s = format!(
+            "{:>w$} {:>9} {:>9} {:>9} {:>9}\n\n",
+            "", "precision", "recall", "f1-score", "support"
+        );
         for l in &self.per_label {
-            s += &format!("{:>w$} {:>9.2} {:>9.2} {:>9.2} {:>9}\n", l.label, l.precision, l.recall, l.f1, l.support);
+            s += &format!(
+                "{:>w$} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
+                l.label, l.precision, l.recall, l.f1, l.support
+            );
         }
-        s += &format!("\n{:>w$} {:>9} {:>9} {:>9.2} {:>9}\n", "accuracy", "", "", self.accuracy, self.total);
-        s += &format!("{:>w$} {:>9.2} {:>9.2} {:>9.2} {:>9}\n", "macro avg", self.macro_avg[0], self.macro_avg[1], self.macro_avg[2], self.total);
-        s += &format!("{:>w$} {:>9.2} {:>9.2} {:>9.2} {:>9}\n", "weighted avg", self.weighted_avg[0], self.weighted_avg[1], self.weighted_avg[2], self.total);
+        s += &format!(
+            "\n{:>w$} {:>9} {:>9} {:>9.2} {:>9}\n",
+            "accuracy", "", "", self.accuracy, self.total
+        );
+        s += &format!(
+            "{:>w$} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
+            "macro avg", self.macro_avg[0], self.macro_avg[1], self.macro_avg[2], self.total
+        );
+        s += &format!(
+            "{:>w$} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
+            "weighted avg",
+            self.weighted_avg[0],
+            self.weighted_avg[1],
+            self.weighted_avg[2],
+            self.total
+        );
         s
     }
 
     /// Confusion matrix as text (rows: true label, columns: predicted).
     pub fn confusion_text(&self) -> String {
-        let w = self.labels.iter().map(|l| l.len()).max().unwrap_or(0).max(6);
-        let cw = self.labels.iter().map(|l| l.len().min(9)).max().unwrap_or(5).max(5) + 1;
-        let mut s = format!("{:>w$}  (rows: true, columns: predicted)\n{:>w$}", "confusion", "");
+        let w = self
+            .labels
+            .iter()
+            .map(|l| l.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let cw = self
+            .labels
+            .iter()
+            .map(|l| l.len().min(9))
+            .max()
+            .unwrap_or(5)
+            .max(5)
+            + 1;
+        let mut s = format!(
+            "{:>w$}  (rows: true, columns: predicted)\n{:>w$}",
+            "confusion", ""
+        );
         for l in &self.labels {
             let short: String = l.chars().take(cw - 1).collect();
             s += &format!("{short:>cw$}");
@@ -136,15 +212,25 @@ mod tests {
         let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         // truth a a a b b c ; predicted a a b b c c
         let r = Report::new(&labels, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2]);
-        assert_eq!(r.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            r.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let a = &r.per_label[0];
-        assert!((a.precision - 1.0).abs() < 1e-12 && (a.recall - 2.0 / 3.0).abs() < 1e-12 && a.support == 3);
+        assert!(
+            (a.precision - 1.0).abs() < 1e-12
+                && (a.recall - 2.0 / 3.0).abs() < 1e-12
+                && a.support == 3
+        );
         let b = &r.per_label[1];
         assert!((b.precision - 0.5).abs() < 1e-12 && (b.recall - 0.5).abs() < 1e-12);
         assert!((r.macro_avg[0] - (1.0 + 0.5 + 0.5) / 3.0).abs() < 1e-12);
         assert!((r.weighted_avg[1] - r.accuracy).abs() < 1e-12);
         let t = r.text();
-        assert!(t.contains("precision") && t.contains("macro avg") && t.contains("weighted avg"), "{t}");
+        assert!(
+            t.contains("precision") && t.contains("macro avg") && t.contains("weighted avg"),
+            "{t}"
+        );
     }
 }

@@ -21,7 +21,11 @@ pub const UNKNOWN: &str = "_unknown_";
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Arch {
     /// 1-D convolutions over time with the frequency bins as channels.
-    TcResnet { channels: Vec<i64>, kernel: i64, dropout: f64 },
+    TcResnet {
+        channels: Vec<i64>,
+        kernel: i64,
+        dropout: f64,
+    },
     /// The tutorial's CNN: resize to 64x64, Conv2D 64, Conv2D 128, max-pool, dropout,
     /// Dense 256, dropout, Dense.
     Tutorial,
@@ -37,7 +41,11 @@ impl Arch {
     }
 
     pub fn default_tcresnet() -> Arch {
-        Arch::TcResnet { channels: vec![20, 32, 40, 56], kernel: 9, dropout: 0.2 }
+        Arch::TcResnet {
+            channels: vec![20, 32, 40, 56],
+            kernel: 9,
+            dropout: 0.2,
+        }
     }
 
     /// The feature front-end the architecture was designed for.
@@ -72,7 +80,12 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
-    pub fn new(arch: Arch, labels: Vec<String>, features: FeatureConfig, normalisation: Normalisation) -> Self {
+    pub fn new(
+        arch: Arch,
+        labels: Vec<String>,
+        features: FeatureConfig,
+        normalisation: Normalisation,
+    ) -> Self {
         ModelCard {
             format: CARD_FORMAT.into(),
             version: CARD_VERSION,
@@ -88,8 +101,8 @@ impl ModelCard {
     }
 
     pub fn parse(bytes: &[u8], source: &str) -> Result<Self> {
-        let v: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| anyhow!("{source}: model card is not valid JSON ({e})"))?;
+        let v: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| anyhow!("{source}: model card is not valid JSON ({e})"))?;
         match v.get("format").and_then(|f| f.as_str()) {
             Some(CARD_FORMAT) => {}
             _ => bail!("{source}: not a listen model card (no \"format\": \"{CARD_FORMAT}\")"),
@@ -98,15 +111,21 @@ impl ModelCard {
         if version != CARD_VERSION as u64 {
             bail!("{source}: model card version {version}, this listen reads version {CARD_VERSION}; retrain the model with this listen");
         }
-        let card: ModelCard = serde_json::from_value(v).map_err(|e| anyhow!("{source}: model card is incomplete or malformed ({e})"))?;
+        let card: ModelCard = serde_json::from_value(v)
+            .map_err(|e| anyhow!("{source}: model card is incomplete or malformed ({e})"))?;
         card.check(source)?;
         Ok(card)
     }
 
     fn check(&self, source: &str) -> Result<()> {
-        self.features.validate().with_context(|| source.to_string())?;
+        self.features
+            .validate()
+            .with_context(|| source.to_string())?;
         if self.labels.len() < 2 {
-            bail!("{source}: the card lists {} label(s); a model needs at least 2", self.labels.len());
+            bail!(
+                "{source}: the card lists {} label(s); a model needs at least 2",
+                self.labels.len()
+            );
         }
         let bins = self.features.n_bins();
         if self.normalisation.mean.len() != bins || self.normalisation.std.len() != bins {
@@ -136,8 +155,16 @@ struct ConvBn {
 
 impl ConvBn {
     fn new(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> Self {
-        let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
-        ConvBn { conv: nn::conv1d(&p / "conv", i, o, k, cfg), bn: nn::batch_norm1d(&p / "bn", o, Default::default()) }
+        let cfg = nn::ConvConfig {
+            stride,
+            padding: k / 2,
+            bias: false,
+            ..Default::default()
+        };
+        ConvBn {
+            conv: nn::conv1d(&p / "conv", i, o, k, cfg),
+            bn: nn::batch_norm1d(&p / "bn", o, Default::default()),
+        }
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
@@ -152,14 +179,28 @@ struct ResBlock {
 }
 
 enum Net {
-    TcResnet { stem: ConvBn, blocks: Vec<ResBlock>, dropout: f64, fc: nn::Linear },
-    Tutorial { conv1: nn::Conv2D, conv2: nn::Conv2D, fc1: nn::Linear, fc2: nn::Linear },
+    TcResnet {
+        stem: ConvBn,
+        blocks: Vec<ResBlock>,
+        dropout: f64,
+        fc: nn::Linear,
+    },
+    Tutorial {
+        conv1: nn::Conv2D,
+        conv2: nn::Conv2D,
+        fc1: nn::Linear,
+        fc2: nn::Linear,
+    },
 }
 
 impl Net {
     fn new(root: &nn::Path, arch: &Arch, bins: i64, n_labels: i64) -> Result<Net> {
         Ok(match arch {
-            Arch::TcResnet { channels, kernel, dropout } => {
+            Arch::TcResnet {
+                channels,
+                kernel,
+                dropout,
+            } => {
                 if channels.is_empty() || *kernel < 1 || channels.iter().any(|&c| c < 1) {
                     bail!("tc_resnet settings are invalid: channels {channels:?}, kernel {kernel}");
                 }
@@ -177,7 +218,12 @@ impl Net {
                     })
                     .collect();
                 let last = *channels.last().unwrap_or(&1);
-                Net::TcResnet { stem, blocks, dropout: *dropout, fc: nn::linear(root / "fc", last, n_labels, Default::default()) }
+                Net::TcResnet {
+                    stem,
+                    blocks,
+                    dropout: *dropout,
+                    fc: nn::linear(root / "fc", last, n_labels, Default::default()),
+                }
             }
             Arch::Tutorial => Net::Tutorial {
                 conv1: nn::conv2d(root / "conv1", 1, 64, 3, Default::default()),
@@ -191,7 +237,12 @@ impl Net {
     /// `xs`: normalised features `[batch, frames, bins]` -> logits `[batch, labels]`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         match self {
-            Net::TcResnet { stem, blocks, dropout, fc } => {
+            Net::TcResnet {
+                stem,
+                blocks,
+                dropout,
+                fc,
+            } => {
                 let mut x = stem.forward_t(&xs.transpose(1, 2), train).relu();
                 for b in blocks {
                     let y = b.a.forward_t(&x, train).relu();
@@ -202,9 +253,16 @@ impl Net {
                     };
                     x = (y + s).relu();
                 }
-                x.mean_dim(&[2i64][..], false, Kind::Float).dropout(*dropout, train).apply(fc)
+                x.mean_dim(&[2i64][..], false, Kind::Float)
+                    .dropout(*dropout, train)
+                    .apply(fc)
             }
-            Net::Tutorial { conv1, conv2, fc1, fc2 } => xs
+            Net::Tutorial {
+                conv1,
+                conv2,
+                fc1,
+                fc2,
+            } => xs
                 .unsqueeze(1)
                 .upsample_bilinear2d([64, 64], false, None, None)
                 .apply(conv1)
@@ -233,8 +291,14 @@ pub struct Model {
 
 #[cfg(bundled_model)]
 const BUNDLED: Option<(&[u8], &[u8])> = Some((
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/model/model.json")),
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/model/model.safetensors")),
+    include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/model/model.json"
+    )),
+    include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/model/model.safetensors"
+    )),
 ));
 #[cfg(not(bundled_model))]
 const BUNDLED: Option<(&[u8], &[u8])> = None;
@@ -244,9 +308,23 @@ impl Model {
     pub fn new(mut card: ModelCard, device: Device) -> Result<Model> {
         card.check("model")?;
         let vs = nn::VarStore::new(device);
-        let net = Net::new(&vs.root(), &card.arch, card.features.n_bins() as i64, card.labels.len() as i64)?;
-        card.parameters = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
-        Ok(Model { card, vs, net, source: "new model".into() })
+        let net = Net::new(
+            &vs.root(),
+            &card.arch,
+            card.features.n_bins() as i64,
+            card.labels.len() as i64,
+        )?;
+        card.parameters = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum();
+        Ok(Model {
+            card,
+            vs,
+            net,
+            source: "new model".into(),
+        })
     }
 
     /// The model at `path`, or the bundled one when `path` is None.
@@ -275,8 +353,18 @@ impl Model {
         }
         let card_path = dir.join(CARD_FILE);
         let weights_path = dir.join(WEIGHTS_FILE);
-        let card = std::fs::read(&card_path).map_err(|e| anyhow!("{}: cannot read model card ({e}); is {d} a listen model folder?", card_path.display()))?;
-        let weights = std::fs::read(&weights_path).map_err(|e| anyhow!("{}: cannot read weights ({e}); the model folder {d} is incomplete", weights_path.display()))?;
+        let card = std::fs::read(&card_path).map_err(|e| {
+            anyhow!(
+                "{}: cannot read model card ({e}); is {d} a listen model folder?",
+                card_path.display()
+            )
+        })?;
+        let weights = std::fs::read(&weights_path).map_err(|e| {
+            anyhow!(
+                "{}: cannot read weights ({e}); the model folder {d} is incomplete",
+                weights_path.display()
+            )
+        })?;
         Model::from_bytes(&card, &weights, &d.to_string(), device)
     }
 
@@ -290,8 +378,9 @@ impl Model {
 
     /// Copies weights from safetensors bytes, checking every tensor's name and shape.
     fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()> {
-        let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| anyhow!("{source}: {WEIGHTS_FILE} is not a valid safetensors file ({e:?})"))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+            anyhow!("{source}: {WEIGHTS_FILE} is not a valid safetensors file ({e:?})")
+        })?;
         let mut vars = self.vs.variables();
         let mut names: Vec<_> = vars.keys().cloned().collect();
         names.sort();
@@ -310,7 +399,8 @@ impl Model {
                     want
                 );
             }
-            let t = Tensor::try_from(view).map_err(|e| anyhow!("{source}: weight '{name}': {e}"))?;
+            let t =
+                Tensor::try_from(view).map_err(|e| anyhow!("{source}: weight '{name}': {e}"))?;
             tch::no_grad(|| var.copy_(&t.to_kind(var.kind())));
         }
         if st.len() != names.len() {
@@ -333,26 +423,45 @@ impl Model {
         if n == 0 {
             return Vec::new();
         }
-        let (frames, bins) = (self.card.features.n_frames() as i64, self.card.features.n_bins() as i64);
-        let x = Tensor::from_slice(features).view([n as i64, frames, bins]).to_device(self.device());
-        let p = tch::no_grad(|| self.forward_t(&x, false).softmax(-1, Kind::Float)).to_device(Device::Cpu);
+        let (frames, bins) = (
+            self.card.features.n_frames() as i64,
+            self.card.features.n_bins() as i64,
+        );
+        let x = Tensor::from_slice(features)
+            .view([n as i64, frames, bins])
+            .to_device(self.device());
+        let p = tch::no_grad(|| self.forward_t(&x, false).softmax(-1, Kind::Float))
+            .to_device(Device::Cpu);
         let flat: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
-        flat.chunks(self.card.labels.len()).map(|c| c.to_vec()).collect()
+        flat.chunks(self.card.labels.len())
+            .map(|c| c.to_vec())
+            .collect()
     }
 
     /// Writes weights and card into `dir` (which must exist).
     pub fn write_into(&self, dir: &Path) -> Result<()> {
-        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().map(|(k, v)| (k, v.to_device(Device::Cpu))).collect();
+        let mut named: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_device(Device::Cpu)))
+            .collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let path = dir.join(WEIGHTS_FILE);
-        Tensor::write_safetensors(&named, &path).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+        Tensor::write_safetensors(&named, &path)
+            .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
         let card = serde_json::to_vec_pretty(&self.card)?;
-        std::fs::write(dir.join(CARD_FILE), card).with_context(|| format!("cannot write {}", dir.join(CARD_FILE).display()))
+        std::fs::write(dir.join(CARD_FILE), card)
+            .with_context(|| format!("cannot write {}", dir.join(CARD_FILE).display()))
     }
 
     /// Snapshot of all weights (to keep the best epoch in memory).
     pub fn snapshot(&self) -> Vec<(String, Tensor)> {
-        self.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
+        self.vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.detach().copy()))
+            .collect()
     }
 
     pub fn restore(&mut self, snap: &[(String, Tensor)]) {
@@ -379,13 +488,25 @@ mod tests {
     fn card(arch: Arch, labels: usize) -> ModelCard {
         let f = arch.default_features();
         let bins = f.n_bins();
-        ModelCard::new(arch, (0..labels).map(|i| format!("w{i}")).collect(), f, Normalisation { mean: vec![0.0; bins], std: vec![1.0; bins] })
+        ModelCard::new(
+            arch,
+            (0..labels).map(|i| format!("w{i}")).collect(),
+            f,
+            Normalisation {
+                mean: vec![0.0; bins],
+                std: vec![1.0; bins],
+            },
+        )
     }
 
     #[test]
     fn default_model_is_small() {
         let m = Model::new(card(Arch::default_tcresnet(), 10), Device::Cpu).unwrap();
-        assert!(m.card.parameters > 10_000 && m.card.parameters <= 100_000, "{}", m.card.parameters);
+        assert!(
+            m.card.parameters > 10_000 && m.card.parameters <= 100_000,
+            "{}",
+            m.card.parameters
+        );
     }
 
     #[test]
@@ -411,7 +532,10 @@ mod tests {
     #[test]
     fn mismatched_card_and_weights_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        Model::new(card(Arch::default_tcresnet(), 5), Device::Cpu).unwrap().write_into(dir.path()).unwrap();
+        Model::new(card(Arch::default_tcresnet(), 5), Device::Cpu)
+            .unwrap()
+            .write_into(dir.path())
+            .unwrap();
         let c = card(Arch::default_tcresnet(), 6);
         std::fs::write(dir.path().join(CARD_FILE), serde_json::to_vec(&c).unwrap()).unwrap();
         let e = format!("{:#}", Model::load(dir.path(), Device::Cpu).err().unwrap());

@@ -38,29 +38,58 @@ pub fn history(path: &Path, rows: &[Epoch]) -> Result<()> {
     root.fill(&WHITE).map_err(err(path))?;
     let (left, right) = root.split_horizontally(600);
     let n = rows.len().max(2) as f64;
-    let panels: [(&DrawingArea<_, _>, &str, fn(&Epoch) -> f64, fn(&Epoch) -> f64); 2] = [
+    let panels: [(
+        &DrawingArea<_, _>,
+        &str,
+        fn(&Epoch) -> f64,
+        fn(&Epoch) -> f64,
+    ); 2] = [
         (&left, "loss", |e| e.loss, |e| e.val_loss),
         (&right, "accuracy", |e| e.accuracy, |e| e.val_accuracy),
     ];
     for (area, name, a, b) in panels {
-        let ymax = rows.iter().flat_map(|e| [a(e), b(e)]).filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-3) * 1.05;
+        let ymax = rows
+            .iter()
+            .flat_map(|e| [a(e), b(e)])
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.05;
         let ymax = if name == "accuracy" { 1.0 } else { ymax };
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("Training and validation {name}"), ("sans-serif", 20))
+            .caption(
+                format!("Training and validation {name}"),
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(50)
             .build_cartesian_2d(1f64..n, 0f64..ymax)
             .map_err(err(path))?;
-        chart.configure_mesh().x_desc("epoch").y_desc(name).draw().map_err(err(path))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(name)
+            .draw()
+            .map_err(err(path))?;
         for (f, color, label) in [(a, BLUE, name.to_string()), (b, RED, format!("val_{name}"))] {
             chart
-                .draw_series(LineSeries::new(rows.iter().map(|e| (e.epoch as f64, f(e))), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    rows.iter().map(|e| (e.epoch as f64, f(e))),
+                    color.stroke_width(2),
+                ))
                 .map_err(err(path))?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err(path))?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err(path))?;
     }
     root.present().map_err(err(path))
 }
@@ -69,7 +98,8 @@ pub fn history(path: &Path, rows: &[Epoch]) -> Result<()> {
 pub fn confusion(path: &Path, labels: &[String], cm: &[Vec<usize>], title: &str) -> Result<()> {
     init_font();
     let n = labels.len();
-    let root = BitMapBackend::new(path, (200 + 64 * n as u32, 160 + 64 * n as u32)).into_drawing_area();
+    let root =
+        BitMapBackend::new(path, (200 + 64 * n as u32, 160 + 64 * n as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(err(path))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -103,12 +133,24 @@ pub fn confusion(path: &Path, labels: &[String], cm: &[Vec<usize>], title: &str)
             let frac = v as f64 / total as f64;
             let y = n - 1 - t;
             let color = HSLColor(0.6, 0.8, 1.0 - 0.65 * frac);
-            let cell = [(SegmentValue::Exact(p), SegmentValue::Exact(y)), (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1))];
-            chart.draw_series(std::iter::once(Rectangle::new(cell, color.filled()))).map_err(err(path))?;
-            let text_color = if frac > 0.5 { WHITE } else { BLACK };
-            let style = ("sans-serif", 14).into_font().color(&text_color).pos(centre);
+            let cell = [
+                (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+            ];
             chart
-                .draw_series(std::iter::once(Text::new(format!("{v}"), (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)), style)))
+                .draw_series(std::iter::once(Rectangle::new(cell, color.filled())))
+                .map_err(err(path))?;
+            let text_color = if frac > 0.5 { WHITE } else { BLACK };
+            let style = ("sans-serif", 14)
+                .into_font()
+                .color(&text_color)
+                .pos(centre);
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{v}"),
+                    (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
+                    style,
+                )))
                 .map_err(err(path))?;
         }
     }
@@ -116,7 +158,14 @@ pub fn confusion(path: &Path, labels: &[String], cm: &[Vec<usize>], title: &str)
 }
 
 /// A clip's waveform above its spectrogram (`frames` x `bins`, row-major).
-pub fn wave_and_spectrogram(path: &Path, title: &str, wave: &[f32], rate: u32, spec: &[f32], bins: usize) -> Result<()> {
+pub fn wave_and_spectrogram(
+    path: &Path,
+    title: &str,
+    wave: &[f32],
+    rate: u32,
+    spec: &[f32],
+    bins: usize,
+) -> Result<()> {
     init_font();
     let root = BitMapBackend::new(path, (1000, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(err(path))?;
@@ -129,11 +178,21 @@ pub fn wave_and_spectrogram(path: &Path, title: &str, wave: &[f32], rate: u32, s
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..secs, -1f64..1f64)
         .map_err(err(path))?;
-    c.configure_mesh().x_desc("seconds").draw().map_err(err(path))?;
-    c.draw_series(LineSeries::new(wave.iter().enumerate().map(|(i, &v)| (i as f64 / rate as f64, v as f64)), &BLUE))
+    c.configure_mesh()
+        .x_desc("seconds")
+        .draw()
         .map_err(err(path))?;
+    c.draw_series(LineSeries::new(
+        wave.iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64 / rate as f64, v as f64)),
+        &BLUE,
+    ))
+    .map_err(err(path))?;
     let frames = spec.len() / bins.max(1);
-    let (lo, hi) = spec.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = spec
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let mut c = ChartBuilder::on(&bottom)
         .caption("Spectrogram (log-mel)", ("sans-serif", 20))
         .margin(10)
@@ -141,7 +200,12 @@ pub fn wave_and_spectrogram(path: &Path, title: &str, wave: &[f32], rate: u32, s
         .y_label_area_size(50)
         .build_cartesian_2d(0..frames, 0..bins)
         .map_err(err(path))?;
-    c.configure_mesh().disable_mesh().x_desc("frame").y_desc("bin").draw().map_err(err(path))?;
+    c.configure_mesh()
+        .disable_mesh()
+        .x_desc("frame")
+        .y_desc("bin")
+        .draw()
+        .map_err(err(path))?;
     c.draw_series((0..frames).flat_map(|t| {
         (0..bins).map(move |b| {
             let v = ((spec[t * bins + b] - lo) / (hi - lo).max(1e-6)) as f64;

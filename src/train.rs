@@ -86,12 +86,20 @@ fn bar(len: u64, quiet: bool, template: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let b = ProgressBar::new(len);
-    b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    b.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     b
 }
 
 /// Features of every clip, normalised, row-major `[n][frames][bins]`.
-fn features_of(fe: &mut FeatureExtractor, norm: Option<&Normalisation>, clips: &[Vec<f32>]) -> Vec<f32> {
+fn features_of(
+    fe: &mut FeatureExtractor,
+    norm: Option<&Normalisation>,
+    clips: &[Vec<f32>],
+) -> Vec<f32> {
     let mut out = Vec::new();
     for c in clips {
         let mut f = fe.compute(c);
@@ -113,25 +121,50 @@ pub fn evaluate_features(model: &Model, xs: &[f32], ys: &[usize]) -> (f64, f64, 
     for start in (0..n).step_by(256) {
         let end = (start + 256).min(n);
         let x = Tensor::from_slice(&xs[start * per..end * per])
-            .view([(end - start) as i64, cfg.n_frames() as i64, cfg.n_bins() as i64])
+            .view([
+                (end - start) as i64,
+                cfg.n_frames() as i64,
+                cfg.n_bins() as i64,
+            ])
             .to_device(model.device());
-        let y = Tensor::from_slice(&ys[start..end].iter().map(|&v| v as i64).collect::<Vec<_>>()).to_device(model.device());
+        let y = Tensor::from_slice(&ys[start..end].iter().map(|&v| v as i64).collect::<Vec<_>>())
+            .to_device(model.device());
         let (l, p) = tch::no_grad(|| {
             let logits = model.forward_t(&x, false);
             let l = logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0);
-            (l.double_value(&[]), logits.argmax(-1, false).to_device(Device::Cpu))
+            (
+                l.double_value(&[]),
+                logits.argmax(-1, false).to_device(Device::Cpu),
+            )
         });
         loss_sum += l;
-        preds.extend(Vec::<i64>::try_from(p).unwrap_or_default().into_iter().map(|v| v as usize));
+        preds.extend(
+            Vec::<i64>::try_from(p)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v as usize),
+        );
     }
     let correct = preds.iter().zip(ys).filter(|(a, b)| a == b).count();
-    (loss_sum / n.max(1) as f64, correct as f64 / n.max(1) as f64, preds)
+    (
+        loss_sum / n.max(1) as f64,
+        correct as f64 / n.max(1) as f64,
+        preds,
+    )
 }
 
 /// Fixed `_silence_` examples for a held-out split.
-fn silence_examples(noise: &NoiseBank, split: Split, count: usize, seed: u64, len: usize) -> Vec<Vec<f32>> {
+fn silence_examples(
+    noise: &NoiseBank,
+    split: Split,
+    count: usize,
+    seed: u64,
+    len: usize,
+) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(seed ^ (split as u64 + 1) * 0x1234_5678);
-    (0..count).map(|_| augment::silence_clip(noise, split, &mut rng, len)).collect()
+    (0..count)
+        .map(|_| augment::silence_clip(noise, split, &mut rng, len))
+        .collect()
 }
 
 pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
@@ -148,9 +181,21 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     let scan = dataset::scan(&opts.data, opts.words.as_deref(), opts.seed)?;
     let labels = scan.labels.clone();
     let silence = labels.iter().position(|l| l == SILENCE);
-    log(opts.quiet, format!("Found {} files belonging to {} labels: {}", scan.clips.len(), labels.len(), labels.join(", ")));
+    log(
+        opts.quiet,
+        format!(
+            "Found {} files belonging to {} labels: {}",
+            scan.clips.len(),
+            labels.len(),
+            labels.join(", ")
+        ),
+    );
     let paths: Vec<&Path> = scan.clips.iter().map(|c| c.path.as_path()).collect();
-    let pb = bar(paths.len() as u64, opts.quiet, "Decoding {bar:30} {pos}/{len} clips");
+    let pb = bar(
+        paths.len() as u64,
+        opts.quiet,
+        "Decoding {bar:30} {pos}/{len} clips",
+    );
     let (decoded, mut skipped) = dataset::load_clips(&paths, len, opts.threads, &pb);
     pb.finish_and_clear();
     let mut noise_recs = Vec::new();
@@ -167,11 +212,24 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         if skipped.len() > 20 {
             eprintln!("warning: ... and {} more", skipped.len() - 20);
         }
-        eprintln!("warning: skipped {} unusable file(s) of {}", skipped.len(), paths.len() + scan.noise_files.len());
+        eprintln!(
+            "warning: skipped {} unusable file(s) of {}",
+            skipped.len(),
+            paths.len() + scan.noise_files.len()
+        );
     }
-    let noise = if noise_recs.is_empty() { NoiseBank::synthetic() } else { NoiseBank::from_recordings(noise_recs) };
+    let noise = if noise_recs.is_empty() {
+        NoiseBank::synthetic()
+    } else {
+        NoiseBank::from_recordings(noise_recs)
+    };
 
-    let mut splits: Vec<Examples> = (0..3).map(|_| Examples { clips: Vec::new(), labels: Vec::new() }).collect();
+    let mut splits: Vec<Examples> = (0..3)
+        .map(|_| Examples {
+            clips: Vec::new(),
+            labels: Vec::new(),
+        })
+        .collect();
     let mut kept = Vec::new();
     for (c, d) in scan.clips.iter().zip(decoded) {
         if let Some(x) = d {
@@ -181,11 +239,19 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         }
     }
     if kept.is_empty() {
-        bail!("{}: none of the {} clips could be read", opts.data.display(), scan.clips.len());
+        bail!(
+            "{}: none of the {} clips could be read",
+            opts.data.display(),
+            scan.clips.len()
+        );
     }
-    let distinct: std::collections::BTreeSet<usize> = kept.iter().map(|c| c.label).chain(silence).collect();
+    let distinct: std::collections::BTreeSet<usize> =
+        kept.iter().map(|c| c.label).chain(silence).collect();
     if distinct.len() < 2 {
-        bail!("{}: only one label has usable clips; a keyword model needs at least two", opts.data.display());
+        bail!(
+            "{}: only one label has usable clips; a keyword model needs at least two",
+            opts.data.display()
+        );
     }
     // Held-out splits must not be empty: borrow a share of training for tiny data sets.
     for s in [Split::Validation, Split::Test] {
@@ -200,7 +266,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     }
     let counts = dataset::counts(&kept, labels.len());
     let train_counts = &counts[&Split::Train];
-    let real: Vec<f64> = train_counts.iter().enumerate().filter(|(i, &n)| Some(*i) != silence && n > 0).map(|(_, &n)| n as f64).collect();
+    let real: Vec<f64> = train_counts
+        .iter()
+        .enumerate()
+        .filter(|(i, &n)| Some(*i) != silence && n > 0)
+        .map(|(_, &n)| n as f64)
+        .collect();
     let target = util::median(&real).max(1.0) as usize;
     // _silence_ examples for held-out splits: as many as an average label has there.
     for s in [Split::Validation, Split::Test] {
@@ -218,8 +289,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     // ---- features & normalisation ---------------------------------------------
     let mut fe = FeatureExtractor::new(&features)?;
     let train_plain = features_of(&mut fe, None, &splits[0].clips);
-    let mut norm_blocks: Vec<&[f32]> = train_plain.chunks(features.n_frames() * features.n_bins()).collect();
-    let sil_train = silence.map(|_| silence_examples(&noise, Split::Train, target.min(500), opts.seed, len)).unwrap_or_default();
+    let mut norm_blocks: Vec<&[f32]> = train_plain
+        .chunks(features.n_frames() * features.n_bins())
+        .collect();
+    let sil_train = silence
+        .map(|_| silence_examples(&noise, Split::Train, target.min(500), opts.seed, len))
+        .unwrap_or_default();
     let sil_feats = features_of(&mut fe, None, &sil_train);
     norm_blocks.extend(sil_feats.chunks(features.n_frames() * features.n_bins()));
     let norm = Normalisation::fit(norm_blocks.into_iter(), features.n_bins());
@@ -227,7 +302,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     let val_x = features_of(&mut fe, Some(&norm), &splits[1].clips);
     let test_x = features_of(&mut fe, Some(&norm), &splits[2].clips);
 
-    let mut card = ModelCard::new(opts.arch.clone(), labels.clone(), features.clone(), norm.clone());
+    let mut card = ModelCard::new(
+        opts.arch.clone(),
+        labels.clone(),
+        features.clone(),
+        norm.clone(),
+    );
     let mut model = Model::new(card.clone(), opts.device)?;
     card.parameters = model.card.parameters;
     log(
@@ -244,7 +324,11 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     );
 
     // ---- training ---------------------------------------------------------------
-    let mut opt = nn::AdamW { wd: opts.weight_decay, ..Default::default() }.build(&model.vs, opts.lr)?;
+    let mut opt = nn::AdamW {
+        wd: opts.weight_decay,
+        ..Default::default()
+    }
+    .build(&model.vs, opts.lr)?;
     let train_clips = Arc::new(std::mem::take(&mut splits[0].clips));
     let train_labels = splits[0].labels.clone();
     let noise = Arc::new(noise);
@@ -253,7 +337,17 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
     let mut interrupted = false;
     let steps_per_epoch = {
-        let n: usize = (0..labels.len()).map(|l| if Some(l) == silence { target } else if train_counts[l] > 0 { train_counts[l].max(target) } else { 0 }).sum();
+        let n: usize = (0..labels.len())
+            .map(|l| {
+                if Some(l) == silence {
+                    target
+                } else if train_counts[l] > 0 {
+                    train_counts[l].max(target)
+                } else {
+                    0
+                }
+            })
+            .sum();
         n.div_ceil(opts.batch_size)
     };
     let total_steps = (steps_per_epoch * opts.epochs).max(1);
@@ -268,9 +362,19 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         }
         if let Some(b) = opts.time_budget {
             let spent = train_start.elapsed().as_secs_f64();
-            let per = if history.is_empty() { 0.0 } else { spent / history.len() as f64 };
+            let per = if history.is_empty() {
+                0.0
+            } else {
+                spent / history.len() as f64
+            };
             if spent + per > b && !history.is_empty() {
-                log(opts.quiet, format!("Time budget of {b:.0} s reached after {} epochs", history.len()));
+                log(
+                    opts.quiet,
+                    format!(
+                        "Time budget of {b:.0} s reached after {} epochs",
+                        history.len()
+                    ),
+                );
                 break;
             }
         }
@@ -284,7 +388,9 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 order.extend(std::iter::repeat_n(None, target));
                 continue;
             }
-            let idx: Vec<usize> = (0..train_labels.len()).filter(|&i| train_labels[i] == l).collect();
+            let idx: Vec<usize> = (0..train_labels.len())
+                .filter(|&i| train_labels[i] == l)
+                .collect();
             if idx.is_empty() {
                 continue;
             }
@@ -298,7 +404,13 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         let n_batches = order.len().div_ceil(opts.batch_size);
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<f32>, Vec<i64>)>(4);
         let producer = {
-            let (clips, noise, norm, feats, aug) = (train_clips.clone(), noise.clone(), norm.clone(), features.clone(), opts.augment.clone());
+            let (clips, noise, norm, feats, aug) = (
+                train_clips.clone(),
+                noise.clone(),
+                norm.clone(),
+                features.clone(),
+                opts.augment.clone(),
+            );
             let labels_of = train_labels.clone();
             let bs = opts.batch_size;
             let sil = silence.unwrap_or(0);
@@ -311,8 +423,19 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                     let mut ys = Vec::with_capacity(chunk.len());
                     for item in chunk {
                         let (wave, y) = match item {
-                            Some(i) => (augment::augment_wave(&clips[*i], &noise, &mut rng, &aug), labels_of[*i]),
-                            None => (augment::silence_clip(&noise, Split::Train, &mut rng, feats.clip_samples), sil),
+                            Some(i) => (
+                                augment::augment_wave(&clips[*i], &noise, &mut rng, &aug),
+                                labels_of[*i],
+                            ),
+                            None => (
+                                augment::silence_clip(
+                                    &noise,
+                                    Split::Train,
+                                    &mut rng,
+                                    feats.clip_samples,
+                                ),
+                                sil,
+                            ),
                         };
                         let mut f = fe.compute(&wave);
                         norm.apply(&mut f);
@@ -330,7 +453,10 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         let pb = bar(
             n_batches as u64,
             opts.quiet,
-            &format!("Epoch {epoch}/{} {{bar:30}} {{pos}}/{{len}} {{msg}}", opts.epochs),
+            &format!(
+                "Epoch {epoch}/{} {{bar:30}} {{pos}}/{{len}} {{msg}}",
+                opts.epochs
+            ),
         );
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         for (xs, ys) in rx.iter() {
@@ -342,22 +468,36 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             let lr = opt_lr_now(step, warmup, total_steps, opts.lr);
             opt.set_lr(lr);
             let b = ys.len() as i64;
-            let x = Tensor::from_slice(&xs).view([b, features.n_frames() as i64, features.n_bins() as i64]).to_device(opts.device);
+            let x = Tensor::from_slice(&xs)
+                .view([b, features.n_frames() as i64, features.n_bins() as i64])
+                .to_device(opts.device);
             let y = Tensor::from_slice(&ys).to_device(opts.device);
             let logits = model.forward_t(&x, true);
-            let loss = logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.05);
+            let loss =
+                logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.05);
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
-            let c = logits.argmax(-1, false).eq_tensor(&y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]);
+            let c = logits
+                .argmax(-1, false)
+                .eq_tensor(&y)
+                .to_kind(Kind::Int64)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
             loss_sum += l * b as f64;
             correct += c as usize;
             seen += b as usize;
             step += 1;
             pb.inc(1);
-            pb.set_message(format!("loss: {:.4} - accuracy: {:.4}", loss_sum / seen as f64, correct as f64 / seen as f64));
+            pb.set_message(format!(
+                "loss: {:.4} - accuracy: {:.4}",
+                loss_sum / seen as f64,
+                correct as f64 / seen as f64
+            ));
         }
         drop(rx);
-        producer.join().map_err(|_| anyhow::anyhow!("data thread failed"))??;
+        producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("data thread failed"))??;
         pb.finish_and_clear();
         if interrupted && seen == 0 {
             break;
@@ -384,7 +524,10 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             best = Some((val_loss, epoch, model.snapshot()));
         } else if let Some((_, be, _)) = &best {
             if epoch - be >= opts.patience {
-                log(opts.quiet, format!("Early stopping: no better validation loss since epoch {be}"));
+                log(
+                    opts.quiet,
+                    format!("Early stopping: no better validation loss since epoch {be}"),
+                );
                 break;
             }
         }
@@ -408,13 +551,29 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     // ---- card -------------------------------------------------------------------------
     let per_split = |s: Split| -> serde_json::Value {
         let c = &counts[&s];
-        labels.iter().enumerate().map(|(i, l)| (l.clone(), serde_json::json!(c[i]))).collect::<serde_json::Map<_, _>>().into()
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), serde_json::json!(c[i])))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     };
-    let speakers = |s: Split| kept.iter().filter(|c| c.split == s && !c.synthetic).filter_map(|c| c.speaker.clone()).collect::<std::collections::BTreeSet<_>>().len();
+    let speakers = |s: Split| {
+        kept.iter()
+            .filter(|c| c.split == s && !c.synthetic)
+            .filter_map(|c| c.speaker.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
     let synthetic: serde_json::Map<String, serde_json::Value> = labels
         .iter()
         .enumerate()
-        .map(|(i, l)| (l.clone(), serde_json::json!(kept.iter().filter(|c| c.synthetic && c.label == i).count())))
+        .map(|(i, l)| {
+            (
+                l.clone(),
+                serde_json::json!(kept.iter().filter(|c| c.synthetic && c.label == i).count()),
+            )
+        })
         .filter(|(_, v)| v.as_u64() != Some(0))
         .collect();
     card.training = serde_json::json!({
@@ -445,8 +604,21 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
 
     // ---- write the folder ---------------------------------------------------------------
     write_model_folder(&model, &history, &report, &splits[2], &mut fe, &opts.out)?;
-    log(opts.quiet, format!("Saved model to {} ({:.0} s in all)", opts.out.display(), t0.elapsed().as_secs_f64()));
-    Ok(TrainOutcome { report, card, history, interrupted, skipped })
+    log(
+        opts.quiet,
+        format!(
+            "Saved model to {} ({:.0} s in all)",
+            opts.out.display(),
+            t0.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(TrainOutcome {
+        report,
+        card,
+        history,
+        interrupted,
+        skipped,
+    })
 }
 
 fn opt_lr_now(step: usize, warmup: usize, total: usize, lr: f64) -> f64 {
@@ -459,32 +631,65 @@ fn opt_lr_now(step: usize, warmup: usize, total: usize, lr: f64) -> f64 {
 }
 
 /// Writes weights, card, history, report and plots into a staging folder, then swaps it in.
-fn write_model_folder(model: &Model, history: &[plots::Epoch], report: &Report, test: &Examples, fe: &mut FeatureExtractor, out: &Path) -> Result<()> {
+fn write_model_folder(
+    model: &Model,
+    history: &[plots::Epoch],
+    report: &Report,
+    test: &Examples,
+    fe: &mut FeatureExtractor,
+    out: &Path,
+) -> Result<()> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let stage = model::staging_dir(out);
     let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(&stage).with_context(|| format!("cannot create {}", stage.display()))?;
+    std::fs::create_dir_all(&stage)
+        .with_context(|| format!("cannot create {}", stage.display()))?;
     let result = (|| -> Result<()> {
         model.write_into(&stage)?;
         let mut csv = String::from("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n");
         for e in history {
-            csv += &format!("{},{:.6},{:.6},{:.6},{:.6},{:.3e},{:.2}\n", e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.lr, e.seconds);
+            csv += &format!(
+                "{},{:.6},{:.6},{:.6},{:.6},{:.3e},{:.2}\n",
+                e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.lr, e.seconds
+            );
         }
         std::fs::write(stage.join("history.csv"), csv)?;
-        std::fs::write(stage.join("report.txt"), format!("Test split (speakers never seen in training)\n\n{}\n{}", report.text(), report.confusion_text()))?;
+        std::fs::write(
+            stage.join("report.txt"),
+            format!(
+                "Test split (speakers never seen in training)\n\n{}\n{}",
+                report.text(),
+                report.confusion_text()
+            ),
+        )?;
         plots::history(&stage.join("history.png"), history)?;
-        plots::confusion(&stage.join("confusion.png"), &report.labels, &report.confusion, "Confusion matrix (test split)")?;
+        plots::confusion(
+            &stage.join("confusion.png"),
+            &report.labels,
+            &report.confusion,
+            "Confusion matrix (test split)",
+        )?;
         // One keyword clip from the test split, as the tutorial shows.
-        let pick = (0..test.labels.len()).find(|&i| model.card.is_command(test.labels[i])).unwrap_or(0);
+        let pick = (0..test.labels.len())
+            .find(|&i| model.card.is_command(test.labels[i]))
+            .unwrap_or(0);
         if let Some(wave) = test.clips.get(pick) {
             let mut spec = fe.compute(wave);
             if model.card.features.kind == crate::features::FeatureKind::StftMagnitude {
                 spec.iter_mut().for_each(|v| *v = (*v + 1e-6).ln());
             }
             let title = &model.card.labels[test.labels[pick]];
-            plots::wave_and_spectrogram(&stage.join("example.png"), title, wave, audio::SAMPLE_RATE, &spec, model.card.features.n_bins())?;
+            plots::wave_and_spectrogram(
+                &stage.join("example.png"),
+                title,
+                wave,
+                audio::SAMPLE_RATE,
+                &spec,
+                model.card.features.n_bins(),
+            )?;
         }
         Ok(())
     })();

@@ -17,14 +17,22 @@ impl TerminalGuard {
     pub fn enter() -> Result<TerminalGuard> {
         terminal::enable_raw_mode()?;
         let g = TerminalGuard;
-        execute!(std::io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+        execute!(
+            std::io::stdout(),
+            terminal::EnterAlternateScreen,
+            cursor::Hide
+        )?;
         Ok(g)
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = execute!(std::io::stdout(), cursor::Show, terminal::LeaveAlternateScreen);
+        let _ = execute!(
+            std::io::stdout(),
+            cursor::Show,
+            terminal::LeaveAlternateScreen
+        );
         let _ = terminal::disable_raw_mode();
     }
 }
@@ -38,7 +46,9 @@ pub fn quit_requested() -> Result<bool> {
             }
             match k.code {
                 KeyCode::Char('q') | KeyCode::Esc => return Ok(true),
-                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => return Ok(true),
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    return Ok(true)
+                }
                 _ => {}
             }
         }
@@ -50,7 +60,15 @@ fn bar(value: f32, width: usize, mark: Option<f32>) -> String {
     let filled = ((value.clamp(0.0, 1.0)) * width as f32).round() as usize;
     let m = mark.map(|t| ((t.clamp(0.0, 1.0)) * width as f32).round() as usize);
     (0..width)
-        .map(|i| if Some(i) == m { '|' } else if i < filled { '#' } else { '.' })
+        .map(|i| {
+            if Some(i) == m {
+                '|'
+            } else if i < filled {
+                '#'
+            } else {
+                '.'
+            }
+        })
         .collect()
 }
 
@@ -61,23 +79,40 @@ pub fn draw(s: &LiveStatus) -> Result<()> {
     let det = s.engine.detector();
     let threshold = det.config().threshold;
     let mut lines: Vec<String> = Vec::new();
-    lines.push(format!("listen - {} labels - q, Esc or Ctrl-C quits", card.labels.len()));
-    lines.push(format!("device: {} ({} Hz, {} ch, {})", s.capture.name, s.capture.rate, s.capture.channels, s.capture.format));
+    lines.push(format!(
+        "listen - {} labels - q, Esc or Ctrl-C quits",
+        card.labels.len()
+    ));
+    lines.push(format!(
+        "device: {} ({} Hz, {} ch, {})",
+        s.capture.name, s.capture.rate, s.capture.channels, s.capture.format
+    ));
     let level = s.engine.level();
     let db = 20.0 * level.max(1e-5).log10();
-    lines.push(format!("level   [{}] {:>6.1} dBFS", bar((db + 60.0) / 60.0, 40, None), db));
+    lines.push(format!(
+        "level   [{}] {:>6.1} dBFS",
+        bar((db + 60.0) / 60.0, 40, None),
+        db
+    ));
     let over = s.capture.stats.overruns.load(Ordering::Relaxed);
     let dropped = s.capture.stats.overrun_samples.load(Ordering::Relaxed);
     lines.push(if over == 0 {
         "overruns: 0".to_string()
     } else {
-        format!("overruns: {over} ({:.2} s of audio dropped: the machine is too slow)", dropped as f64 / (s.capture.rate as f64 * s.capture.channels as f64))
+        format!(
+            "overruns: {over} ({:.2} s of audio dropped: the machine is too slow)",
+            dropped as f64 / (s.capture.rate as f64 * s.capture.channels as f64)
+        )
     });
     lines.push(String::new());
     let sm = det.smoothed();
     for (i, l) in card.labels.iter().enumerate() {
         if card.is_command(i) {
-            lines.push(format!("{l:>10} [{}] {:.2}", bar(sm.get(i).copied().unwrap_or(0.0), 40, Some(threshold)), sm.get(i).copied().unwrap_or(0.0)));
+            lines.push(format!(
+                "{l:>10} [{}] {:.2}",
+                bar(sm.get(i).copied().unwrap_or(0.0), 40, Some(threshold)),
+                sm.get(i).copied().unwrap_or(0.0)
+            ));
         }
     }
     lines.push(format!("{:>10}  threshold {threshold:.2} marked |", ""));
@@ -86,7 +121,11 @@ pub fn draw(s: &LiveStatus) -> Result<()> {
     for d in s.recent.iter().rev() {
         lines.push(format!("  {}", crate::listen::text_line(d)));
     }
-    queue!(out, cursor::MoveTo(0, 0), terminal::Clear(terminal::ClearType::All))?;
+    queue!(
+        out,
+        cursor::MoveTo(0, 0),
+        terminal::Clear(terminal::ClearType::All)
+    )?;
     for (row, l) in lines.iter().enumerate() {
         queue!(out, cursor::MoveTo(0, row as u16), style::Print(l))?;
     }

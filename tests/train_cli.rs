@@ -5,24 +5,51 @@ use common::*;
 use std::process::{Command, Stdio};
 
 fn json_line(s: &str) -> serde_json::Value {
-    serde_json::from_str(s.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+    serde_json::from_str(s.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
 #[test]
 fn a_tiny_model_learns_and_its_folder_is_complete() {
     let data = tts_words();
     let out = scratch("tiny-model").join("model");
-    let o = run(&["--train", data.to_str().unwrap(), "--model", out.to_str().unwrap(), "--epochs", "15", "--seed", "3", "--json", "--quiet"]);
+    let o = run(&[
+        "--train",
+        data.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--epochs",
+        "15",
+        "--seed",
+        "3",
+        "--json",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_line(&stdout(&o));
     let acc = v["test"]["accuracy"].as_f64().unwrap();
     // 5 labels (4 words + _silence_): chance is 0.2.
-    assert!(acc >= 0.6, "test accuracy {acc} is not clearly above chance: {v}");
-    for f in ["model.safetensors", "model.json", "history.csv", "history.png", "confusion.png", "example.png", "report.txt"] {
+    assert!(
+        acc >= 0.6,
+        "test accuracy {acc} is not clearly above chance: {v}"
+    );
+    for f in [
+        "model.safetensors",
+        "model.json",
+        "history.csv",
+        "history.png",
+        "confusion.png",
+        "example.png",
+        "report.txt",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
-    assert_eq!(card["labels"], serde_json::json!(["_silence_", "down", "left", "right", "up"]));
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(
+        card["labels"],
+        serde_json::json!(["_silence_", "down", "left", "right", "up"])
+    );
     assert_eq!(card["normalisation"]["mean"].as_array().unwrap().len(), 40);
     assert_eq!(card["features"]["n_mels"], 40);
     assert!(card["metrics"]["test"]["accuracy"].as_f64().unwrap() == acc);
@@ -33,18 +60,43 @@ fn a_tiny_model_learns_and_its_folder_is_complete() {
 
     // --predict on a clip: every label's probability, summing to one.
     let clip = data.join("left/tts0_nohash_0.wav");
-    let o = run(&["--predict", clip.to_str().unwrap(), "--model", out.to_str().unwrap(), "--json"]);
+    let o = run(&[
+        "--predict",
+        clip.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let p = json_line(&stdout(&o));
-    let sum: f64 = p["probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+    let sum: f64 = p["probabilities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
     assert!((sum - 1.0).abs() < 1e-3, "{p}");
     assert_eq!(p["probabilities"].as_object().unwrap().len(), 5);
-    let o = run(&["--predict", clip.to_str().unwrap(), "--model", out.to_str().unwrap()]);
+    let o = run(&[
+        "--predict",
+        clip.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+    ]);
     let text = stdout(&o);
-    assert!(text.contains("tts0_nohash_0.wav") && text.contains('%') && text.contains("_silence_"), "{text}");
+    assert!(
+        text.contains("tts0_nohash_0.wav") && text.contains('%') && text.contains("_silence_"),
+        "{text}"
+    );
 
     // --evaluate on the whole folder, JSON and text.
-    let o = run(&["--evaluate", data.to_str().unwrap(), "--model", out.to_str().unwrap(), "--json"]);
+    let o = run(&[
+        "--evaluate",
+        data.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = json_line(&stdout(&o));
     assert!(r["accuracy"].as_f64().unwrap() > 0.6, "{r}");
@@ -53,14 +105,27 @@ fn a_tiny_model_learns_and_its_folder_is_complete() {
     for k in ["precision", "recall", "f1"] {
         assert!(r["per_label"]["up"][k].is_number());
     }
-    let o = run(&["--evaluate", data.to_str().unwrap(), "--model", out.to_str().unwrap()]);
+    let o = run(&[
+        "--evaluate",
+        data.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+    ]);
     let t = stdout(&o);
-    assert!(t.contains("precision") && t.contains("weighted avg") && t.contains("confusion"), "{t}");
+    assert!(
+        t.contains("precision") && t.contains("weighted avg") && t.contains("confusion"),
+        "{t}"
+    );
 }
 
 #[test]
 fn words_flag_turns_other_folders_into_unknown() {
-    let scan = listen::dataset::scan(tts_words(), Some(&["left".to_string(), "right".to_string()]), 1).unwrap();
+    let scan = listen::dataset::scan(
+        tts_words(),
+        Some(&["left".to_string(), "right".to_string()]),
+        1,
+    )
+    .unwrap();
     assert_eq!(scan.labels, ["_silence_", "_unknown_", "left", "right"]);
     let unknown = scan.clips.iter().filter(|c| c.label == 1).count();
     assert_eq!(unknown, 80, "up and down clips become _unknown_");
@@ -79,7 +144,12 @@ fn a_folder_without_clips_is_a_clean_error() {
     let d = scratch("no-clips");
     std::fs::create_dir_all(d.join("left")).unwrap();
     std::fs::write(d.join("left/readme.txt"), "no audio").unwrap();
-    let o = run(&["--train", d.to_str().unwrap(), "--model", d.join("m").to_str().unwrap()]);
+    let o = run(&[
+        "--train",
+        d.to_str().unwrap(),
+        "--model",
+        d.join("m").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, &["no WAV clips"]);
 }
 
@@ -87,7 +157,12 @@ fn a_folder_without_clips_is_a_clean_error() {
 fn a_single_label_is_a_clean_error() {
     let d = scratch("one-label");
     copy_tree(&tts_words().join("left"), &d.join("left"));
-    let o = run(&["--train", d.to_str().unwrap(), "--model", d.join("m").to_str().unwrap()]);
+    let o = run(&[
+        "--train",
+        d.to_str().unwrap(),
+        "--model",
+        d.join("m").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, &["only one label"]);
 }
 
@@ -101,11 +176,23 @@ fn unreadable_files_are_skipped_with_their_names_and_a_count() {
     let good = std::fs::read(data.join("right/tts1_nohash_0.wav")).unwrap();
     std::fs::write(data.join("right/truncated.wav"), &good[..good.len() / 3]).unwrap();
     listen::audio::write_wav(&data.join("down/silent0.wav"), &[], 16000).unwrap();
-    let o = run(&["--train", data.to_str().unwrap(), "--model", d.join("m").to_str().unwrap(), "--epochs", "1", "--quiet"]);
+    let o = run(&[
+        "--train",
+        data.to_str().unwrap(),
+        "--model",
+        d.join("m").to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     for name in ["garbage.wav", "empty.wav", "truncated.wav", "silent0.wav"] {
-        assert!(err.lines().any(|l| l.starts_with("warning: skipped") && l.contains(name)), "{name} not named: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("warning: skipped") && l.contains(name)),
+            "{name} not named: {err}"
+        );
     }
     assert!(err.contains("skipped 4 unusable file(s)"), "{err}");
 }
@@ -117,12 +204,29 @@ fn ctrl_c_keeps_the_best_model_and_sigkill_keeps_the_previous_one() {
     let model = d.join("m");
     // A previous model, then a run killed with SIGKILL mid-training: the previous
     // model must be intact, byte for byte.
-    let o = run(&["--train", &data, "--model", model.to_str().unwrap(), "--epochs", "1", "--quiet"]);
+    let o = run(&[
+        "--train",
+        &data,
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let before = std::fs::read(model.join("model.safetensors")).unwrap();
     let train_long = |sig: i32| {
         let mut child = Command::new(bin())
-            .args(["--train", &data, "--model", model.to_str().unwrap(), "--epochs", "500", "--patience", "500"])
+            .args([
+                "--train",
+                &data,
+                "--model",
+                model.to_str().unwrap(),
+                "--epochs",
+                "500",
+                "--patience",
+                "500",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -144,7 +248,11 @@ fn ctrl_c_keeps_the_best_model_and_sigkill_keeps_the_previous_one() {
     };
     let (status, _) = train_long(libc::SIGKILL);
     assert!(!status.success());
-    assert_eq!(std::fs::read(model.join("model.safetensors")).unwrap(), before, "SIGKILL changed the previous model");
+    assert_eq!(
+        std::fs::read(model.join("model.safetensors")).unwrap(),
+        before,
+        "SIGKILL changed the previous model"
+    );
     listen::model::Model::load(&model, tch::Device::Cpu).unwrap();
 
     // Ctrl-C: the best model so far is saved and marked as interrupted.
@@ -154,6 +262,16 @@ fn ctrl_c_keeps_the_best_model_and_sigkill_keeps_the_previous_one() {
     let m = listen::model::Model::load(&model, tch::Device::Cpu).unwrap();
     assert_eq!(m.card.training["interrupted"], true);
     assert!(m.card.training["epochs_run"].as_u64().unwrap() >= 2);
-    let leftovers: Vec<_> = std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n != "m").collect();
-    assert!(leftovers.iter().all(|n| n.to_string_lossy().contains(".tmp-")), "{leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n != "m")
+        .collect();
+    assert!(
+        leftovers
+            .iter()
+            .all(|n| n.to_string_lossy().contains(".tmp-")),
+        "{leftovers:?}"
+    );
 }

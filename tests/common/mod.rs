@@ -37,9 +37,15 @@ pub fn stdout(o: &Output) -> String {
 pub fn assert_clean_error(o: &Output, needles: &[&str]) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(2), "exit code; stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("listen: error:")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("listen: error:"))
+        .collect();
     assert_eq!(lines.len(), 1, "one error line expected: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
     for n in needles {
         assert!(lines[0].contains(n), "'{n}' missing from: {}", lines[0]);
     }
@@ -50,10 +56,22 @@ pub fn assert_clean_error(o: &Output, needles: &[&str]) {
 pub fn tts_words() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = root().join("target").join("test-data").join(format!("tts-words-{}", std::process::id()));
+        let d = root()
+            .join("target")
+            .join("test-data")
+            .join(format!("tts-words-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         let st = Command::new(root().join("scripts/synth-clips"))
-            .args([d.to_str().unwrap(), "left,right,up,down", "--speakers", "40", "--prefix", "tts", "--noise", "0.02"])
+            .args([
+                d.to_str().unwrap(),
+                "left,right,up,down",
+                "--speakers",
+                "40",
+                "--prefix",
+                "tts",
+                "--noise",
+                "0.02",
+            ])
             .status()
             .expect("scripts/synth-clips (needs espeak-ng and sox: run scripts/setup)");
         assert!(st.success(), "synth-clips failed");
@@ -87,7 +105,10 @@ pub fn speech_commands() -> Option<PathBuf> {
     Some(
         DIR.get_or_init(|| {
             let dest = root().join("target").join("speech-commands");
-            let st = Command::new(src.join("unpack")).arg(&dest).status().expect("run unpack");
+            let st = Command::new(src.join("unpack"))
+                .arg(&dest)
+                .status()
+                .expect("run unpack");
             assert!(st.success(), "unpack failed");
             dest
         })

