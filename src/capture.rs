@@ -170,7 +170,7 @@ where
     let err_stats = stats.clone();
     device
         .build_input_stream::<T, _, _>(
-            config.clone(),
+            *config,
             move |data: &[T], _: &cpal::InputCallbackInfo| {
                 // Whole frames only, so channels stay aligned after an overrun.
                 let room = prod.vacant_len() / channels * channels;

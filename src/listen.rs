@@ -36,7 +36,7 @@ pub fn run_file(
         for d in &out {
             on_detection(d);
         }
-        found.extend(out.drain(..));
+        found.append(&mut out);
     }
     // Flush: a second of silence lets a word at the very end finish.
     let silence = vec![0.0; wav.sample_rate() as usize * wav.channels()];

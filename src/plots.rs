@@ -32,6 +32,7 @@ pub struct Epoch {
 }
 
 /// Loss and accuracy per epoch, training and validation, side by side.
+#[allow(clippy::type_complexity)]
 pub fn history(path: &Path, rows: &[Epoch]) -> Result<()> {
     init_font();
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();

@@ -61,6 +61,8 @@ impl TrainOptions {
     }
 }
 
+type Best = (f64, usize, Vec<(String, Tensor)>);
+
 pub struct TrainOutcome {
     pub report: Report,
     pub card: ModelCard,
@@ -161,7 +163,7 @@ fn silence_examples(
     seed: u64,
     len: usize,
 ) -> Vec<Vec<f32>> {
-    let mut rng = Rng::new(seed ^ (split as u64 + 1) * 0x1234_5678);
+    let mut rng = Rng::new(seed ^ ((split as u64 + 1) * 0x1234_5678));
     (0..count)
         .map(|_| augment::silence_clip(noise, split, &mut rng, len))
         .collect()
@@ -334,7 +336,8 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     let noise = Arc::new(noise);
     let norm = Arc::new(norm);
     let mut history: Vec<plots::Epoch> = Vec::new();
-    let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+    // (validation loss, epoch, weights) of the best epoch so far
+    let mut best: Option<Best> = None;
     let mut interrupted = false;
     let steps_per_epoch = {
         let n: usize = (0..labels.len())
