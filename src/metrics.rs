@@ -110,15 +110,19 @@ impl Report {
         correct as f64 / total.max(1) as f64
     }
 
-    /// sklearn-style classification report.
-    pub fn text(&self) -> String {
-        let w = self
-            .labels
+    /// Width of the label column: the longest label, at least `min`.
+    fn label_width(&self, min: usize) -> usize {
+        self.labels
             .iter()
             .map(|l| l.len())
             .max()
             .unwrap_or(0)
-            .max(12);
+            .max(min)
+    }
+
+    /// sklearn-style classification report.
+    pub fn text(&self) -> String {
+        let w = self.label_width(12);
         let mut s = format!(
             "{:>w$} {:>9} {:>9} {:>9} {:>9}\n\n",
             "", "precision", "recall", "f1-score", "support"
@@ -150,13 +154,7 @@ impl Report {
 
     /// Confusion matrix as text (rows: true label, columns: predicted).
     pub fn confusion_text(&self) -> String {
-        let w = self
-            .labels
-            .iter()
-            .map(|l| l.len())
-            .max()
-            .unwrap_or(0)
-            .max(6);
+        let w = self.label_width(6);
         let cw = self
             .labels
             .iter()
