@@ -83,7 +83,8 @@ fn is_audio_file(p: &Path) -> bool {
             .unwrap_or(false)
 }
 
-fn list_wavs(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The WAV files of one folder, sorted.
+pub fn list_wavs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot read folder ({e})", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -199,9 +200,10 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
             dir.display()
         );
     }
-    let used: std::collections::BTreeSet<usize> = clips.iter().map(|c| c.label).collect();
-    if keywords.is_empty() || used.len() + usize::from(!noise_files.is_empty() && !has(SILENCE)) < 2
-    {
+    // Labels that will have examples: those with clips, and _silence_ (made from noise).
+    let mut used: std::collections::BTreeSet<usize> = clips.iter().map(|c| c.label).collect();
+    used.extend(index(SILENCE));
+    if used.len() < 2 {
         bail!(
             "{}: only one label ({}) has clips; a keyword model needs at least two",
             dir.display(),

@@ -63,13 +63,12 @@ impl Engine {
             bail!("audio source has no channels");
         }
         let f = model.card.features.clone();
-        let fe = FeatureExtractor::new(&f)?;
+        let mut fe = FeatureExtractor::new(&f)?;
         let resampler = StreamResampler::new(input_rate, SAMPLE_RATE)?;
         let (n_frames, bins) = (f.n_frames(), f.n_bins());
         // Start from digital silence so that a word in the first second is still heard.
         let mut silent = vec![0.0; bins];
-        let mut fe0 = FeatureExtractor::new(&f)?;
-        fe0.frame_into(&vec![0.0; f.win_length], &mut silent);
+        fe.frame_into(&vec![0.0; f.win_length], &mut silent);
         let frames: Vec<f32> = (0..n_frames).flat_map(|_| silent.iter().copied()).collect();
         let hop_frames =
             ((cfg.hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);

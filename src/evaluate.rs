@@ -67,16 +67,7 @@ pub fn evaluate_dir(
             ignored.push(name);
             continue;
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .map(|e| e.eq_ignore_ascii_case("wav"))
-                        .unwrap_or(false)
-            })
-            .collect();
-        files.sort();
+        let mut files = dataset::list_wavs(&path)?;
         if let Some(split) = only {
             files.retain(|f| {
                 let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");

@@ -255,7 +255,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             opts.data.display()
         );
     }
-    // Held-out splits must not be empty: borrow a share of training for tiny data sets.
+    // Held-out splits must not be empty: say so rather than report on nothing.
     for s in [Split::Validation, Split::Test] {
         if splits[s as usize].clips.is_empty() {
             bail!(
