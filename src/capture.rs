@@ -1,18 +1,23 @@
 //! Microphone capture with cpal: device listing and selection (case-insensitive
-//! substring), opened at the device's own rate, channel count and sample format. The
-//! audio callback only converts samples to f32 and pushes whole frames into a lock-free
-//! SPSC ring buffer (ringbuf): no allocation, no lock, no printing. Overruns (the worker
-//! falling behind) are counted; stream errors raise a flag the worker reads.
+//! substring of the device's id or name), opened at the device's own rate, channel count
+//! and sample format. The audio callback only converts samples to f32 and pushes whole
+//! frames into a lock-free SPSC ring buffer (ringbuf): no allocation, no lock, no
+//! printing. Overruns (the worker falling behind) are counted; stream errors set atomic
+//! flags the worker reads.
+use crate::util::QuietStderr;
 use anyhow::{anyhow, bail, Result};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DeviceInfo {
+    /// Short identifier (the ALSA PCM name on Linux: `default`, `pulse`, `hw:1,0`...).
+    pub id: String,
+    /// Human-readable description.
     pub name: String,
     pub default_rate: u32,
     pub channels: u16,
@@ -20,10 +25,15 @@ pub struct DeviceInfo {
     pub is_default: bool,
 }
 
-fn device_name(d: &cpal::Device) -> String {
-    d.description()
-        .map(|x| x.name().to_string())
-        .unwrap_or_else(|_| d.to_string())
+/// (id, name) of a device.
+fn describe(d: &cpal::Device) -> (String, String) {
+    match d.description() {
+        Ok(desc) => {
+            let id = desc.driver().unwrap_or(desc.name()).to_string();
+            (id, desc.name().to_string())
+        }
+        Err(_) => (d.to_string(), d.to_string()),
+    }
 }
 
 fn host() -> cpal::Host {
@@ -32,17 +42,19 @@ fn host() -> cpal::Host {
 
 /// Every input device with its default configuration.
 pub fn list_devices() -> Result<Vec<DeviceInfo>> {
+    let _quiet = QuietStderr::new();
     let host = host();
-    let default = host.default_input_device().map(|d| device_name(&d));
+    let default = host.default_input_device().map(|d| describe(&d).0);
     let devices = host
         .input_devices()
         .map_err(|e| anyhow!("cannot list audio input devices: {e}"))?;
     let mut out = Vec::new();
     for d in devices {
-        let name = device_name(&d);
+        let (id, name) = describe(&d);
         if let Ok(c) = d.default_input_config() {
             out.push(DeviceInfo {
-                is_default: default.as_deref() == Some(name.as_str()),
+                is_default: default.as_deref() == Some(id.as_str()),
+                id,
                 name,
                 default_rate: c.sample_rate(),
                 channels: c.channels(),
@@ -62,40 +74,119 @@ pub struct CaptureStats {
     pub overruns: AtomicU64,
     /// Samples delivered by the device.
     pub captured: AtomicU64,
-    /// The stream reported an error (device gone, server died...).
-    pub failed: AtomicBool,
+    /// Overruns reported by the device itself (xruns: the audio thread was not scheduled).
+    pub xruns: AtomicU64,
+    /// Non-zero once the stream reported a fatal error (see [`CaptureStats::failure`]).
+    fatal: AtomicU8,
+}
+
+impl CaptureStats {
+    /// Why the stream died, if it did.
+    pub fn failure(&self) -> Option<&'static str> {
+        match self.fatal.load(Ordering::SeqCst) {
+            0 => None,
+            1 => Some("the device is no longer available (disconnected?)"),
+            2 => Some("the sound server or audio subsystem went away"),
+            3 => Some("the stream was invalidated (the device changed its configuration)"),
+            4 => Some("permission to use the device was withdrawn"),
+            _ => Some("the stream stopped with an error"),
+        }
+    }
+
+    fn on_error(&self, kind: cpal::ErrorKind) {
+        use cpal::ErrorKind as K;
+        let code = match kind {
+            K::Xrun => {
+                self.xruns.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            // Not fatal: the stream goes on (a dead stream that says nothing is caught by
+            // the worker's no-audio watchdog).
+            K::DeviceChanged | K::RealtimeDenied | K::BackendError | K::Other => return,
+            K::DeviceNotAvailable => 1,
+            K::HostUnavailable => 2,
+            K::StreamInvalidated => 3,
+            K::PermissionDenied => 4,
+            _ => 5,
+        };
+        self.fatal.store(code, Ordering::SeqCst);
+    }
+}
+
+/// The audio callback's whole job: convert and push whole frames, count what does not fit.
+pub fn push_frames<T>(prod: &mut HeapProd<f32>, stats: &CaptureStats, channels: usize, data: &[T])
+where
+    T: Sample,
+    f32: FromSample<T>,
+{
+    let room = prod.vacant_len() / channels * channels;
+    let n = data.len().min(room);
+    prod.push_iter(data[..n].iter().map(|&s| f32::from_sample(s)));
+    stats.captured.fetch_add(n as u64, Ordering::Relaxed);
+    if n < data.len() {
+        stats
+            .overrun_samples
+            .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
+        stats.overruns.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A ring buffer holding `secs` of audio, and its counters.
+pub fn ring(
+    rate: u32,
+    channels: usize,
+    secs: f32,
+) -> (HeapProd<f32>, HeapCons<f32>, Arc<CaptureStats>) {
+    let capacity = ((rate as f32 * secs) as usize).max(4096) * channels;
+    let (prod, cons) = HeapRb::<f32>::new(capacity).split();
+    (prod, cons, Arc::new(CaptureStats::default()))
 }
 
 /// An open input stream and the consumer end of its ring buffer.
 pub struct Capture {
-    _stream: cpal::Stream,
+    /// None once abandoned (see [`Capture::abandon`]).
+    stream: Option<cpal::Stream>,
     pub consumer: HeapCons<f32>,
     pub stats: Arc<CaptureStats>,
+    /// Device id and name.
+    pub id: String,
     pub name: String,
     pub rate: u32,
     pub channels: usize,
     pub format: String,
 }
 
-/// Opens `want` (a case-insensitive substring of the device name) or the default input.
-/// `buffer_secs` of audio fit in the ring buffer before overruns are counted.
+/// Opens `want` (a case-insensitive substring of the device's id or name; an exact id
+/// wins) or the default input. `buffer_secs` of audio fit in the ring buffer before
+/// overruns are counted.
 pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
+    let quiet = QuietStderr::new();
     let host = host();
     let device = match want {
-        None => host
-            .default_input_device()
-            .ok_or_else(|| anyhow!("no audio input device found (is a microphone connected? try --list-devices, or --input FILE.wav)"))?,
+        None => host.default_input_device().ok_or_else(|| {
+            anyhow!("no audio input device found (is a microphone connected? see --list-devices, or run on a recording with --input FILE.wav)")
+        })?,
         Some(w) => {
             let needle = w.to_lowercase();
-            let devices = host.input_devices().map_err(|e| anyhow!("cannot list audio input devices: {e} (try --input FILE.wav)"))?;
-            let matches: Vec<cpal::Device> = devices.filter(|d| device_name(d).to_lowercase().contains(&needle)).collect();
-            match matches.len() {
-                0 => bail!("no input device matches '{w}' (see --list-devices)"),
-                _ => matches.into_iter().next().expect("one match"),
+            let devices = host.input_devices().map_err(|e| {
+                anyhow!("cannot list audio input devices: {e} (try --input FILE.wav)")
+            })?;
+            let mut matches: Vec<cpal::Device> = devices
+                .filter(|d| {
+                    let (id, name) = describe(d);
+                    id.to_lowercase().contains(&needle) || name.to_lowercase().contains(&needle)
+                })
+                .collect();
+            if let Some(i) = matches.iter().position(|d| describe(d).0.to_lowercase() == needle) {
+                matches.swap(0, i);
+            }
+            match matches.into_iter().next() {
+                Some(d) => d,
+                None => bail!("no input device matches '{w}' (see --list-devices for the names)"),
             }
         }
     };
-    let name = device_name(&device);
+    let (id, name) = describe(&device);
     // The device's own configuration; never ask the user to change their device.
     let mut candidates = Vec::new();
     if let Ok(c) = device.default_input_config() {
@@ -111,18 +202,22 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
             candidates.push(c.with_sample_rate(rate));
         }
     }
+    let what = if want.is_none() {
+        format!("the default input device '{id}'")
+    } else {
+        format!("input device '{id}' ({name})")
+    };
     if candidates.is_empty() {
-        bail!("input device '{name}' offers no usable configuration (see --list-devices)");
+        bail!("{what} cannot be opened (no sound card or sound server?); pick another with --device (see --list-devices), or run on a recording with --input FILE.wav");
     }
     let mut last_err = String::new();
     for c in candidates {
         let (rate, channels, format) = (c.sample_rate(), c.channels() as usize, c.sample_format());
         if channels == 0 || !(crate::audio::MIN_RATE..=crate::audio::MAX_RATE).contains(&rate) {
+            last_err = format!("{rate} Hz, {channels} channels");
             continue;
         }
-        let capacity = ((rate as f32 * buffer_secs) as usize).max(4096) * channels;
-        let (prod, consumer) = HeapRb::<f32>::new(capacity).split();
-        let stats = Arc::new(CaptureStats::default());
+        let (prod, consumer, stats) = ring(rate, channels, buffer_secs);
         let config = cpal::StreamConfig {
             channels: channels as u16,
             sample_rate: rate,
@@ -140,10 +235,12 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
         };
         match built.and_then(|s| s.play().map(|_| s).map_err(|e| anyhow!("{e}"))) {
             Ok(stream) => {
+                drop(quiet);
                 return Ok(Capture {
-                    _stream: stream,
+                    stream: Some(stream),
                     consumer,
                     stats,
+                    id,
                     name,
                     rate,
                     channels,
@@ -153,7 +250,7 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
             Err(e) => last_err = format!("{e:#}"),
         }
     }
-    bail!("input device '{name}' refused every configuration ({last_err}); try another --device (see --list-devices)")
+    bail!("{what} refused every configuration it offers (last: {last_err}); pick another with --device (see --list-devices)")
 }
 
 fn build<T>(
@@ -172,72 +269,148 @@ where
         .build_input_stream::<T, _, _>(
             *config,
             move |data: &[T], _: &cpal::InputCallbackInfo| {
-                // Whole frames only, so channels stay aligned after an overrun.
-                let room = prod.vacant_len() / channels * channels;
-                let n = data.len().min(room);
-                prod.push_iter(data[..n].iter().map(|&s| f32::from_sample(s)));
-                stats.captured.fetch_add(n as u64, Ordering::Relaxed);
-                if n < data.len() {
-                    stats
-                        .overrun_samples
-                        .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
-                    stats.overruns.fetch_add(1, Ordering::Relaxed);
-                }
+                push_frames(&mut prod, &stats, channels, data)
             },
-            move |_err| {
-                err_stats.failed.store(true, Ordering::SeqCst);
-            },
+            move |err| err_stats.on_error(err.kind()),
             None,
         )
         .map_err(|e| anyhow!("{e}"))
 }
 
 impl Capture {
+    /// Gives up on a stream whose device died. Dropping it would join cpal's audio
+    /// thread, which can be stuck for good inside a sound library whose server went away
+    /// (seen with ALSA's pulse plugin); the thread is left behind for the process's exit.
+    pub fn abandon(&mut self) {
+        if let Some(s) = self.stream.take() {
+            std::mem::forget(s);
+        }
+    }
+
     /// Moves up to `max` available samples (whole frames) into `out` (cleared first).
     pub fn read(&mut self, out: &mut Vec<f32>, max: usize) -> usize {
-        out.clear();
-        let avail = self.consumer.occupied_len().min(max) / self.channels * self.channels;
-        out.resize(avail, 0.0);
-        let n = self.consumer.pop_slice(out);
-        out.truncate(n);
-        n
+        read_frames(&mut self.consumer, self.channels, out, max)
     }
+}
+
+/// The worker's side of the ring buffer: whole frames only.
+pub fn read_frames(
+    cons: &mut HeapCons<f32>,
+    channels: usize,
+    out: &mut Vec<f32>,
+    max: usize,
+) -> usize {
+    out.clear();
+    let avail = cons.occupied_len().min(max) / channels * channels;
+    out.resize(avail, 0.0);
+    let n = cons.pop_slice(out);
+    out.truncate(n);
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resample::StreamResampler;
 
-    /// The callback's logic on its own: whole frames, overruns counted, order kept.
+    fn tone(n: usize, rate: u32, f: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * f * i as f32 / rate as f32).sin())
+            .collect()
+    }
+
+    /// The device side (the real callback function, in device-sized blocks) through the ring
+    /// buffer to the worker side (read in other block sizes, mixed, resampled): at 44.1 and
+    /// 48 kHz, mono and stereo, i16 and f32, the 16 kHz output is the played tone, nothing
+    /// lost or reordered.
+    fn through_ring<T>(rate: u32, channels: usize, to_t: impl Fn(f32) -> T)
+    where
+        T: Sample,
+        f32: FromSample<T>,
+    {
+        let x = tone(rate as usize * 2, rate, 440.0);
+        // Channel c carries the tone scaled by 1/(c+1); the mono mix is their mean.
+        let gain: f32 = (0..channels).map(|c| 1.0 / (c + 1) as f32).sum::<f32>() / channels as f32;
+        let device: Vec<T> = x
+            .iter()
+            .flat_map(|&s| (0..channels).map(move |c| s / (c + 1) as f32))
+            .map(&to_t)
+            .collect();
+        let (mut prod, mut cons, stats) = ring(rate, channels, 0.5);
+        let mut resampler = StreamResampler::new(rate, 16_000).unwrap();
+        let (mut buf, mut mono, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        let period = rate as usize / 100 * channels; // 10 ms device periods
+        for (k, block) in device.chunks(period).enumerate() {
+            push_frames(&mut prod, &stats, channels, block);
+            if k % 3 == 2 {
+                read_frames(&mut cons, channels, &mut buf, 7777);
+                crate::engine::mix_to_mono(&buf, channels, &mut mono);
+                resampler.process(&mono, &mut out).unwrap();
+            }
+        }
+        while read_frames(&mut cons, channels, &mut buf, 7777) > 0 {
+            crate::engine::mix_to_mono(&buf, channels, &mut mono);
+            resampler.process(&mono, &mut out).unwrap();
+        }
+        assert_eq!(stats.overruns.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            stats.captured.load(Ordering::Relaxed) as usize,
+            device.len()
+        );
+        let want: Vec<f32> = out.iter().map(|v| v / gain / 0.5).collect();
+        let err = crate::resample::tests::best_fit_error(&want[resampler.delay()..], 440.0);
+        assert!(err < 0.02, "{rate} Hz, {channels} ch: error {err}");
+    }
+
     #[test]
-    fn ring_buffer_keeps_frames_whole_and_counts_overruns() {
-        for (channels, cap) in [(1usize, 1000usize), (2, 1001)] {
-            let (mut prod, mut cons) = HeapRb::<f32>::new(cap).split();
-            let stats = CaptureStats::default();
-            let mut push = |data: &[i16]| {
-                let room = prod.vacant_len() / channels * channels;
-                let n = data.len().min(room);
-                prod.push_iter(data[..n].iter().map(|&s| f32::from_sample(s)));
-                if n < data.len() {
-                    stats
-                        .overrun_samples
-                        .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
-                    stats.overruns.fetch_add(1, Ordering::Relaxed);
-                }
-            };
-            let block: Vec<i16> = (0..600).map(|i| (i * 10) as i16).collect();
-            push(&block);
-            push(&block);
-            assert_eq!(stats.overruns.load(Ordering::Relaxed), 1);
+    fn ring_and_resampler_at_device_rates_and_formats() {
+        for rate in [44_100, 48_000] {
+            for channels in [1, 2] {
+                through_ring::<f32>(rate, channels, |v| v);
+                through_ring::<i16>(rate, channels, |v| (v * 32767.0).round() as i16);
+            }
+        }
+    }
+
+    /// A stalled worker: the callback drops what does not fit (whole frames), counts it,
+    /// and the stream goes on normally once the worker reads again.
+    #[test]
+    fn overrun_is_counted_and_recovers() {
+        for channels in [1usize, 2] {
+            let (mut prod, mut cons, stats) = ring(8_000, channels, 0.5);
+            let cap = ((8_000.0 * 0.5) as usize).max(4096) * channels;
+            let block: Vec<i16> = (0..960 * channels).map(|i| i as i16).collect();
+            let mut pushed = 0;
+            while pushed < cap + block.len() * 2 {
+                push_frames(&mut prod, &stats, channels, &block);
+                pushed += block.len();
+            }
+            assert!(stats.overruns.load(Ordering::Relaxed) >= 2);
             let kept = cons.occupied_len();
-            assert_eq!(kept % channels, 0);
+            assert_eq!(kept % channels, 0, "frames stay whole");
             assert_eq!(
                 stats.overrun_samples.load(Ordering::Relaxed) as usize,
-                1200 - kept
+                pushed - kept
             );
-            let mut out = vec![0.0; kept];
-            cons.pop_slice(&mut out);
-            assert!((out[1] - 10.0 / 32768.0).abs() < 1e-6);
+            let mut out = Vec::new();
+            assert_eq!(read_frames(&mut cons, channels, &mut out, usize::MAX), kept);
+            assert!((out[1] - 1.0 / 32768.0).abs() < 1e-6, "order kept");
+            // The worker caught up: the next block goes through whole.
+            let before = stats.overruns.load(Ordering::Relaxed);
+            push_frames(&mut prod, &stats, channels, &block);
+            assert_eq!(stats.overruns.load(Ordering::Relaxed), before);
+            assert_eq!(cons.occupied_len(), block.len());
         }
+    }
+
+    #[test]
+    fn stream_errors_are_sorted_into_fatal_and_not() {
+        let s = CaptureStats::default();
+        s.on_error(cpal::ErrorKind::Xrun);
+        s.on_error(cpal::ErrorKind::DeviceChanged);
+        assert_eq!(s.xruns.load(Ordering::Relaxed), 1);
+        assert!(s.failure().is_none());
+        s.on_error(cpal::ErrorKind::HostUnavailable);
+        assert!(s.failure().unwrap().contains("sound server"));
     }
 }

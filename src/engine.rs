@@ -28,6 +28,21 @@ impl Default for EngineConfig {
     }
 }
 
+/// Interleaved frames -> their mean, into `mono` (cleared first).
+pub fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
+    mono.clear();
+    if channels == 1 {
+        mono.extend_from_slice(interleaved);
+    } else {
+        let c = channels as f32;
+        mono.extend(
+            interleaved
+                .chunks_exact(channels)
+                .map(|f| f.iter().sum::<f32>() / c),
+        );
+    }
+}
+
 pub struct Engine {
     model: Model,
     fe: FeatureExtractor,
@@ -121,17 +136,7 @@ impl Engine {
 
     /// Feeds interleaved samples; detections are appended to `out`.
     pub fn push(&mut self, interleaved: &[f32], out: &mut Vec<Detection>) -> Result<()> {
-        self.mono.clear();
-        if self.channels == 1 {
-            self.mono.extend_from_slice(interleaved);
-        } else {
-            let c = self.channels as f32;
-            self.mono.extend(
-                interleaved
-                    .chunks_exact(self.channels)
-                    .map(|f| f.iter().sum::<f32>() / c),
-            );
-        }
+        mix_to_mono(interleaved, self.channels, &mut self.mono);
         if !self.mono.is_empty() {
             self.level = rms(&self.mono);
         }

@@ -2,7 +2,7 @@
 //! microphone (live), sending detections to a sink: the terminal display, JSON lines on
 //! stdout, and `--exec` commands run off the audio path.
 use crate::audio::WavStream;
-use crate::capture::{self, Capture};
+use crate::capture::Capture;
 use crate::detect::Detection;
 use crate::engine::{Engine, EngineConfig};
 use crate::model::Model;
@@ -123,18 +123,17 @@ pub struct LiveStatus<'a> {
     pub recent: &'a [Detection],
 }
 
-/// Reads the microphone until `display` asks to stop. `display` is called at most every
+/// Reads an open capture until `display` asks to stop. `display` is called at most every
 /// `redraw` with the current state and returns false to quit.
 pub fn run_live(
     model: Model,
-    device: Option<&str>,
+    mut cap: Capture,
     cfg: EngineConfig,
     mut on_detection: impl FnMut(&Detection),
     redraw: Duration,
     mut display: impl FnMut(&LiveStatus) -> Result<bool>,
 ) -> Result<()> {
     tch::set_num_threads(1);
-    let mut cap = capture::open(device, 2.0)?;
     let mut engine = Engine::new(model, cap.rate, cap.channels, cfg)?;
     let mut buf = Vec::with_capacity(cap.rate as usize * cap.channels);
     let mut out = Vec::new();
@@ -142,13 +141,18 @@ pub fn run_live(
     let mut last_draw = Instant::now() - redraw;
     let mut last_audio = Instant::now();
     loop {
-        if cap.stats.failed.load(Ordering::SeqCst) {
-            bail!("the audio device '{}' stopped with an error (disconnected, or the sound server went away); check it with --list-devices", cap.name);
+        if let Some(why) = cap.stats.failure() {
+            cap.abandon();
+            bail!(
+                "the audio device '{}' stopped: {why}; check it with --list-devices",
+                cap.id
+            );
         }
         let n = cap.read(&mut buf, cap.rate as usize / 10 * cap.channels);
         if n == 0 {
             if last_audio.elapsed() > Duration::from_secs(3) {
-                bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away); check it with --list-devices", cap.name);
+                cap.abandon();
+                bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away?); check it with --list-devices", cap.id);
             }
             std::thread::sleep(Duration::from_millis(5));
         } else {
@@ -174,4 +178,10 @@ pub fn run_live(
             }
         }
     }
+}
+
+/// Seconds of audio lost so far (ring buffer overruns).
+pub fn dropped_secs(cap: &Capture) -> f64 {
+    cap.stats.overrun_samples.load(Ordering::Relaxed) as f64
+        / (cap.rate as f64 * cap.channels as f64)
 }

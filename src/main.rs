@@ -196,8 +196,9 @@ fn run(args: Args) -> Result<i32> {
                 println!("{}", serde_json::to_string(&d)?);
             } else {
                 println!(
-                    "{}{} ({} Hz, {} ch, {})",
+                    "{}{:<12} {} ({} Hz, {} ch, {})",
                     if d.is_default { "* " } else { "  " },
+                    d.id,
                     d.name,
                     d.default_rate,
                     d.channels,
@@ -257,14 +258,31 @@ fn run_listen(args: &Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    let device = args.device.as_deref();
+    // Open the device before touching the terminal, so device errors print plainly.
+    let cap = listen::capture::open(args.device.as_deref(), 2.0)?;
     let redraw = std::time::Duration::from_millis(100);
     if json {
-        eprintln!("listen: listening (JSON lines on stdout; Ctrl-C quits)");
+        if !args.quiet {
+            eprintln!(
+                "listen: listening on '{}' ({} Hz, {} ch, {}); JSON lines on stdout, Ctrl-C quits",
+                cap.id, cap.rate, cap.channels, cap.format
+            );
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
-        listen::listen::run_live(model, device, cfg, emit, redraw, |_| {
+        let (mut reported, mut last_warning) = (0, None::<std::time::Instant>);
+        listen::listen::run_live(model, cap, cfg, emit, redraw, |s| {
+            // Overruns go to the log (stderr), at most one line every 2 s.
+            let over = s.capture.stats.overruns.load(Ordering::Relaxed);
+            if over > reported && last_warning.is_none_or(|t| t.elapsed().as_secs() >= 2) {
+                reported = over;
+                last_warning = Some(std::time::Instant::now());
+                eprintln!(
+                    "listen: warning: overrun: {:.2} s of audio dropped so far (the machine is too slow)",
+                    listen::listen::dropped_secs(s.capture)
+                );
+            }
             Ok(!stop.load(Ordering::SeqCst))
         })?;
         return Ok(0);
@@ -276,7 +294,7 @@ fn run_listen(args: &Args) -> Result<i32> {
             e.run(d);
         }
     };
-    let r = listen::listen::run_live(model, device, cfg, &mut recent_emit, redraw, |s| {
+    let r = listen::listen::run_live(model, cap, cfg, &mut recent_emit, redraw, |s| {
         listen::ui::draw(s)?;
         Ok(!listen::ui::quit_requested()?)
     });

@@ -84,8 +84,8 @@ pub fn draw(s: &LiveStatus) -> Result<()> {
         card.labels.len()
     ));
     lines.push(format!(
-        "device: {} ({} Hz, {} ch, {})",
-        s.capture.name, s.capture.rate, s.capture.channels, s.capture.format
+        "device: {} - {} ({} Hz, {} ch, {})",
+        s.capture.id, s.capture.name, s.capture.rate, s.capture.channels, s.capture.format
     ));
     let level = s.engine.level();
     let db = 20.0 * level.max(1e-5).log10();
@@ -95,13 +95,12 @@ pub fn draw(s: &LiveStatus) -> Result<()> {
         db
     ));
     let over = s.capture.stats.overruns.load(Ordering::Relaxed);
-    let dropped = s.capture.stats.overrun_samples.load(Ordering::Relaxed);
     lines.push(if over == 0 {
         "overruns: 0".to_string()
     } else {
         format!(
             "overruns: {over} ({:.2} s of audio dropped: the machine is too slow)",
-            dropped as f64 / (s.capture.rate as f64 * s.capture.channels as f64)
+            crate::listen::dropped_secs(s.capture)
         )
     });
     lines.push(String::new());

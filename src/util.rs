@@ -152,6 +152,48 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// Silences the process's stderr (fd 2) while alive. Sound libraries (ALSA's plugins,
+/// libjack) print diagnostics straight to fd 2 while devices are enumerated and opened;
+/// `listen` reports device problems itself, in one line. Only use it around such calls,
+/// before other threads print.
+pub struct QuietStderr {
+    saved: Option<std::os::fd::OwnedFd>,
+}
+
+impl QuietStderr {
+    pub fn new() -> QuietStderr {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        // SAFETY: plain fd syscalls; `dup` gives us a fresh fd we own.
+        let saved = unsafe {
+            let fd = libc::dup(2);
+            (fd >= 0).then(|| OwnedFd::from_raw_fd(fd))
+        };
+        if saved.is_some() {
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                // SAFETY: both fds are valid and open.
+                unsafe { libc::dup2(null.as_raw_fd(), 2) };
+            }
+        }
+        QuietStderr { saved }
+    }
+}
+
+impl Default for QuietStderr {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        if let Some(fd) = &self.saved {
+            // SAFETY: `fd` is our duplicate of the original stderr.
+            unsafe { libc::dup2(fd.as_raw_fd(), 2) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

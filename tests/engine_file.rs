@@ -3,48 +3,7 @@
 //! noise give nothing. Also the same engine at 44.1/48 kHz, stereo.
 mod common;
 use common::*;
-use listen::audio::{read_mono_16k, rms, write_wav};
-use std::process::Command;
-
-/// `word` spoken by espeak-ng (en-us), 16 kHz mono, with its leading/trailing silence cut.
-fn spoken(word: &str, dir: &std::path::Path) -> Vec<f32> {
-    let p = dir.join(format!("{word}.raw.wav"));
-    let st = Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "140", "-w", p.to_str().unwrap(), word])
-        .status()
-        .expect("espeak-ng (run scripts/setup)");
-    assert!(st.success());
-    let x = read_mono_16k(&p, 5.0).unwrap();
-    let loud = |v: &f32| v.abs() > 0.02;
-    let a = x.iter().position(loud).unwrap();
-    let b = x.iter().rposition(loud).unwrap();
-    x[a..=b].to_vec()
-}
-
-/// Words separated by `gap` seconds over pink-ish noise; returns audio and truth (label, start_ms, end_ms).
-fn make_stream(
-    words: &[&str],
-    gap: f32,
-    noise: f32,
-    dir: &std::path::Path,
-) -> (Vec<f32>, Vec<(String, u64, u64)>) {
-    let mut rng = listen::util::Rng::new(5);
-    let mut x = vec![0.0f32; (gap * 16000.0) as usize];
-    let mut truth = Vec::new();
-    for w in words {
-        let s = spoken(w, dir);
-        let start = x.len() as u64 * 1000 / 16000;
-        x.extend(s.iter().map(|v| v * 0.5));
-        truth.push((w.to_string(), start, x.len() as u64 * 1000 / 16000));
-        x.extend(std::iter::repeat_n(0.0, (gap * 16000.0) as usize));
-    }
-    let mut b = 0.0f32;
-    for v in &mut x {
-        b = 0.95 * b + 0.05 * rng.normal();
-        *v += noise * b;
-    }
-    (x, truth)
-}
+use listen::audio::{rms, write_wav};
 
 fn detections(args: &[&str]) -> Vec<serde_json::Value> {
     let o = run(args);
