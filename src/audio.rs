@@ -188,6 +188,22 @@ pub fn write_wav(path: &Path, samples: &[f32], rate: u32) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The span of `x` that holds the sound (a word in a clip): from the first to the last
+/// 10 ms frame whose level is within 20 dB of the loudest frame (and above -50 dBFS).
+/// None for silence.
+pub fn voiced_span(x: &[f32], rate: u32) -> Option<(usize, usize)> {
+    let hop = (rate as usize / 100).max(1);
+    let levels: Vec<f32> = x.chunks(hop).map(rms).collect();
+    let peak = levels.iter().copied().fold(0.0f32, f32::max);
+    let floor = (peak * 0.1).max(10f32.powf(-50.0 / 20.0));
+    if peak < floor {
+        return None;
+    }
+    let first = levels.iter().position(|&l| l >= floor)?;
+    let last = levels.iter().rposition(|&l| l >= floor)?;
+    Some((first * hop, ((last + 1) * hop).min(x.len())))
+}
+
 /// Root-mean-square level.
 pub fn rms(x: &[f32]) -> f32 {
     if x.is_empty() {

@@ -19,6 +19,12 @@ pub struct AugmentConfig {
     pub time_mask_max: usize,
     pub freq_masks: usize,
     pub freq_mask_max: usize,
+    /// Time shift for `_unknown_` words: a streaming window sees words at any position,
+    /// cut at its edges, and none of those views should look like a command.
+    pub unknown_shift_ms: f32,
+    /// Extra `_unknown_` examples per epoch, as a share of a label's count: the head or
+    /// the tail of a command alone ("st-" of "stop", "-op" of "stop"), which must not fire.
+    pub partial_share: f32,
 }
 
 impl Default for AugmentConfig {
@@ -35,6 +41,8 @@ impl Default for AugmentConfig {
             time_mask_max: 10,
             freq_masks: 2,
             freq_mask_max: 6,
+            unknown_shift_ms: 400.0,
+            partial_share: 0.5,
         }
     }
 }
@@ -54,6 +62,8 @@ impl AugmentConfig {
             time_mask_max: 0,
             freq_masks: 0,
             freq_mask_max: 0,
+            unknown_shift_ms: 0.0,
+            partial_share: 0.0,
         }
     }
 }
@@ -190,6 +200,23 @@ fn centre_to(y: &[f32], len: usize) -> Vec<f32> {
         let s = (len - y.len()) / 2;
         out[s..s + y.len()].copy_from_slice(y);
     }
+    out
+}
+
+/// A part of a word that is not the word: the first or last 20-45% of its voiced span,
+/// alone, at a random place in the clip (silence elsewhere).
+pub fn partial_word(x: &[f32], rng: &mut Rng) -> Vec<f32> {
+    let len = x.len();
+    let (a, b) = crate::audio::voiced_span(x, crate::audio::SAMPLE_RATE).unwrap_or((0, len));
+    let keep = (((b - a) as f32) * rng.range(0.2, 0.45)) as usize;
+    let piece = if rng.f32() < 0.5 {
+        &x[a..a + keep]
+    } else {
+        &x[b - keep..b]
+    };
+    let mut out = vec![0.0; len];
+    let at = rng.below(len - piece.len() + 1);
+    out[at..at + piece.len()].copy_from_slice(piece);
     out
 }
 

@@ -16,6 +16,8 @@ pub struct EngineConfig {
     pub detector: DetectorConfig,
     /// Debugging aid: sleep this long after every model run (simulates a slow machine).
     pub inference_delay_ms: u64,
+    /// Keep every window's posteriors (for scoring sweeps over a file).
+    pub record_posteriors: bool,
 }
 
 impl Default for EngineConfig {
@@ -24,6 +26,7 @@ impl Default for EngineConfig {
             hop_ms: 50,
             detector: DetectorConfig::default(),
             inference_delay_ms: 0,
+            record_posteriors: false,
         }
     }
 }
@@ -70,6 +73,8 @@ pub struct Engine {
     inference_delay_ms: u64,
     level: f32,
     runs: u64,
+    record: bool,
+    posteriors: Vec<(u64, Vec<f32>)>,
 }
 
 impl Engine {
@@ -107,6 +112,8 @@ impl Engine {
             inference_delay_ms: cfg.inference_delay_ms,
             level: 0.0,
             runs: 0,
+            record: cfg.record_posteriors,
+            posteriors: Vec::new(),
             model,
         })
     }
@@ -127,6 +134,11 @@ impl Engine {
     /// Model runs so far.
     pub fn runs(&self) -> u64 {
         self.runs
+    }
+
+    /// Every window's (end time, posteriors) so far, when recording was asked for.
+    pub fn take_posteriors(&mut self) -> Vec<(u64, Vec<f32>)> {
+        std::mem::take(&mut self.posteriors)
     }
 
     /// Milliseconds of the source that have been analysed.
@@ -201,6 +213,9 @@ impl Engine {
         for (p, &t) in probs.iter().zip(&self.batch_times) {
             if let Some(d) = self.detector.update(p, t) {
                 out.push(d);
+            }
+            if self.record {
+                self.posteriors.push((t, p.clone()));
             }
         }
         self.batch.clear();

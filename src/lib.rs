@@ -3,6 +3,8 @@
 //! files: `audio` (WAV in) -> `resample` (to 16 kHz) -> `features` (log-mel) -> `model`
 //! training: `dataset` (folders, speaker split) -> `augment` -> `train` -> `metrics`, `plots`
 //! whole clips: `evaluate` (--evaluate, --predict)
+//! long streams: `streams` (--make-stream: words over noise + truth CSV) -> `score`
+//!       (--truth: recall, false alarms per hour, latency; --sweep)
 //! live: `capture` (cpal -> lock-free ring buffer) -> `engine` (mono, resample, frames,
 //!       model every hop) -> `detect` (smoothing, threshold, refractory) -> `listen` (loop,
 //!       JSON lines, --exec) and `ui` (terminal display)
@@ -19,6 +21,8 @@ pub mod metrics;
 pub mod model;
 pub mod plots;
 pub mod resample;
+pub mod score;
+pub mod streams;
 pub mod train;
 pub mod ui;
 pub mod util;

@@ -12,13 +12,21 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
+/// What a run over a file found.
+pub struct FileRun {
+    pub detections: Vec<Detection>,
+    /// Per-window posteriors, when `cfg.record_posteriors` was set.
+    pub posteriors: Vec<(u64, Vec<f32>)>,
+    pub duration_s: f64,
+}
+
 /// Runs the engine over a whole recording; `on_detection` sees each detection as it fires.
 pub fn run_file(
     model: Model,
     path: &Path,
     cfg: EngineConfig,
     mut on_detection: impl FnMut(&Detection),
-) -> Result<Vec<Detection>> {
+) -> Result<FileRun> {
     let mut wav = WavStream::open(path)?;
     // One window at a time is too small to gain from intra-op threads.
     tch::set_num_threads(1);
@@ -26,11 +34,13 @@ pub fn run_file(
     let mut chunk = Vec::new();
     let mut found = Vec::new();
     let mut out = Vec::new();
+    let mut frames = 0u64;
     loop {
         let n = wav.read_chunk(&mut chunk, 4096)?;
         if n == 0 {
             break;
         }
+        frames += (n / wav.channels()) as u64;
         out.clear();
         engine.push(&chunk, &mut out)?;
         for d in &out {
@@ -45,7 +55,11 @@ pub fn run_file(
         on_detection(d);
     }
     found.extend(out);
-    Ok(found)
+    Ok(FileRun {
+        detections: found,
+        posteriors: engine.take_posteriors(),
+        duration_s: frames as f64 / wav.sample_rate() as f64,
+    })
 }
 
 /// One JSON object per detection.

@@ -25,8 +25,8 @@ struct Args {
         conflicts_with = "train"
     )]
     evaluate: Option<PathBuf>,
-    /// With --evaluate: only the clips of this split (train, validation, test), by the
-    /// same speaker hash as training.
+    /// With --evaluate or --make-stream: only the clips of this split (train, validation,
+    /// test), by the same speaker hash as training. --make-stream defaults to test.
     #[arg(long, value_name = "SPLIT")]
     split: Option<String>,
     /// Recognise whole clips (the first second of each file).
@@ -37,6 +37,30 @@ struct Args {
     /// microphone, faster than real time, printing each detection with its time in the file.
     #[arg(long, value_name = "FILE", help_heading = "Modes")]
     input: Option<PathBuf>,
+    /// Write a long test stream from a labelled folder: words every ~3 s over its
+    /// `_background_noise_`, ~30% of them not commands, as --out WAV plus a truth CSV beside it.
+    #[arg(long, value_name = "DIR", help_heading = "Modes", requires = "out")]
+    make_stream: Option<PathBuf>,
+    /// With --make-stream: the WAV to write (the truth goes to the same name with .csv).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// With --make-stream: length in minutes.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// With --input: score the detections against this truth CSV (label,start_ms,end_ms):
+    /// recall, misses, false alarms per hour, latency.
+    #[arg(long, value_name = "CSV", requires = "input")]
+    truth: Option<PathBuf>,
+    /// With --truth: how long after a word's end its detection may come, in ms.
+    #[arg(long, default_value_t = listen::score::DEFAULT_TOLERANCE_MS)]
+    tolerance_ms: u64,
+    /// With --truth: score a range of thresholds and smoothing settings, print the table
+    /// and draw the DET curve (miss rate against false alarms per hour).
+    #[arg(long, requires = "truth")]
+    sweep: bool,
+    /// With --sweep: where to draw the DET curve (default: beside --input, *-det.png).
+    #[arg(long, value_name = "PNG")]
+    plot: Option<PathBuf>,
     /// List audio input devices with their default rate, channels and sample format.
     #[arg(long, help_heading = "Modes")]
     list_devices: bool,
@@ -141,13 +165,7 @@ fn run(args: Args) -> Result<i32> {
         } else {
             indicatif::ProgressBar::new(0)
         };
-        let only = match args.split.as_deref() {
-            None | Some("all") => None,
-            Some("train") => Some(Split::Train),
-            Some("validation") => Some(Split::Validation),
-            Some("test") => Some(Split::Test),
-            Some(other) => bail!("--split {other}: use train, validation, test or all"),
-        };
+        let only = parse_split(args.split.as_deref().unwrap_or("all"))?;
         let ev = evaluate::evaluate_dir(&model, dir, only, threads(&args), &pb)?;
         pb.finish_and_clear();
         for s in &ev.skipped {
@@ -185,6 +203,36 @@ fn run(args: Args) -> Result<i32> {
             }
         }
         return Ok(if failed > 0 { 2 } else { 0 });
+    }
+    if let Some(dir) = &args.make_stream {
+        let model = Model::open(args.model.as_deref())?;
+        let card = &model.card;
+        let keywords: Vec<String> = (0..card.labels.len())
+            .filter(|&i| card.is_command(i))
+            .map(|i| card.labels[i].clone())
+            .collect();
+        let out = args.out.clone().expect("clap requires --out");
+        let opts = listen::streams::StreamOptions {
+            dir: dir.clone(),
+            out,
+            minutes: args.minutes,
+            seed: args.seed,
+            split: parse_split(args.split.as_deref().unwrap_or("test"))?,
+            keywords,
+            unknown_share: 0.3,
+            spacing: 3.0,
+        };
+        let s = listen::streams::make_stream(&opts)?;
+        eprintln!(
+            "wrote {} ({:.1} min: {} keywords, {} other words, {} speakers) and {}",
+            s.wav.display(),
+            s.duration_s / 60.0,
+            s.keywords,
+            s.others,
+            s.speakers,
+            s.csv.display()
+        );
+        return Ok(0);
     }
     if args.list_devices {
         let devices = listen::capture::list_devices()?;
@@ -230,6 +278,7 @@ fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
             refractory_ms: args.refractory_ms,
         },
         inference_delay_ms: args.inference_delay_ms,
+        record_posteriors: args.sweep,
     })
 }
 
@@ -252,9 +301,16 @@ fn run_listen(args: &Args) -> Result<i32> {
         }
     };
     if let Some(file) = &args.input {
+        if let Some(truth) = &args.truth {
+            return run_scored(args, model, file, truth, cfg);
+        }
         let found = listen::listen::run_file(model, file, cfg, &mut emit)?;
         if !args.quiet {
-            eprintln!("{}: {} detection(s)", file.display(), found.len());
+            eprintln!(
+                "{}: {} detection(s)",
+                file.display(),
+                found.detections.len()
+            );
         }
         return Ok(0);
     }
@@ -300,6 +356,102 @@ fn run_listen(args: &Args) -> Result<i32> {
     });
     drop(guard);
     r.map(|_| 0)
+}
+
+fn parse_split(name: &str) -> Result<Option<Split>> {
+    Ok(match name {
+        "all" => None,
+        "train" => Some(Split::Train),
+        "validation" => Some(Split::Validation),
+        "test" => Some(Split::Test),
+        other => bail!("--split {other}: use train, validation, test or all"),
+    })
+}
+
+/// `--input FILE --truth CSV [--sweep]`: the engine over the file, scored.
+fn run_scored(
+    args: &Args,
+    model: Model,
+    file: &std::path::Path,
+    truth: &std::path::Path,
+    cfg: listen::engine::EngineConfig,
+) -> Result<i32> {
+    use listen::score;
+    let words = listen::streams::read_truth(truth)?;
+    let card = model.card.clone();
+    let commands: Vec<String> = (0..card.labels.len())
+        .filter(|&i| card.is_command(i))
+        .map(|i| card.labels[i].clone())
+        .collect();
+    let detector = cfg.detector.clone();
+    let run = listen::listen::run_file(model, file, cfg, |_| {})?;
+    let tol = args.tolerance_ms;
+    let result = score::score(&words, &run.detections, &commands, tol, run.duration_s);
+    if !args.sweep {
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            print!("{}", result.text());
+        }
+        return Ok(0);
+    }
+    let thresholds: Vec<f32> = (0..=34).map(|i| 0.30 + 0.02 * i as f32).collect();
+    let shapes = [(1, 1), (3, 1), (3, 2), (5, 2), (5, 3)];
+    let points = score::sweep(
+        &card.labels,
+        &commands,
+        &run.posteriors,
+        &words,
+        &detector,
+        &thresholds,
+        &shapes,
+        tol,
+        run.duration_s,
+    );
+    let plot = args.plot.clone().unwrap_or_else(|| {
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+        file.with_file_name(format!("{stem}-det.png"))
+    });
+    let curves: Vec<listen::plots::DetCurve> = shapes
+        .iter()
+        .map(|&(sm, mw)| {
+            let pts = points
+                .iter()
+                .filter(|p| p.smoothing == sm && p.min_windows == mw)
+                .map(|p| (p.score.false_alarms_per_hour, p.score.miss_rate * 100.0))
+                .collect();
+            (format!("smoothing {sm}, {mw} window(s) in a row"), pts)
+        })
+        .collect();
+    let chosen = (result.false_alarms_per_hour, result.miss_rate * 100.0);
+    listen::plots::det(
+        &plot,
+        &curves,
+        Some(chosen),
+        &format!(
+            "DET: {} ({:.1} min, {} keywords)",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            run.duration_s / 60.0,
+            result.keywords
+        ),
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"settings": detector, "score": result, "sweep": points, "plot": plot.display().to_string()})
+        );
+    } else {
+        println!(
+            "At the given settings (threshold {:.2}, smoothing {}, {} window(s)):\n{}\n{}\nDET curve: {}",
+            detector.threshold,
+            detector.smoothing,
+            detector.min_windows,
+            result.text(),
+            score::sweep_table(&points),
+            plot.display()
+        );
+    }
+    Ok(0)
 }
 
 fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {

@@ -216,3 +216,82 @@ pub fn wave_and_spectrogram(
     .map_err(err(path))?;
     root.present().map_err(err(path))
 }
+
+/// One curve of a DET plot: a name and its (false alarms per hour, miss rate %) points.
+pub type DetCurve = (String, Vec<(f64, f64)>);
+
+/// Detection error trade-off: miss rate against false alarms per hour, one curve per
+/// detector shape, the chosen setting circled. Written atomically.
+pub fn det(
+    path: &Path,
+    curves: &[DetCurve],
+    chosen: Option<(f64, f64)>,
+    title: &str,
+) -> Result<()> {
+    init_font();
+    let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
+    let xmax = curves
+        .iter()
+        .flat_map(|c| c.1.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max)
+        .min(60.0)
+        * 1.05;
+    let ymax = curves
+        .iter()
+        .flat_map(|c| c.1.iter().map(|p| p.1))
+        .fold(5.0f64, f64::max)
+        .min(100.0)
+        * 1.05;
+    let draw = || -> Result<()> {
+        let root = BitMapBackend::new(&tmp, (800, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(err(path))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+            .map_err(err(path))?;
+        chart
+            .configure_mesh()
+            .x_desc("false alarms per hour (incl. wrong labels)")
+            .y_desc("miss rate (%)")
+            .draw()
+            .map_err(err(path))?;
+        for (i, (name, pts)) in curves.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let mut pts = pts.clone();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .map_err(err(path))?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))
+                .map_err(err(path))?;
+        }
+        if let Some(p) = chosen {
+            chart
+                .draw_series([Circle::new(p, 8, BLACK.stroke_width(2))])
+                .map_err(err(path))?
+                .label("default")
+                .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err(path))?;
+        root.present().map_err(err(path))
+    };
+    if let Err(e) = draw() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+}

@@ -97,6 +97,17 @@ fn bar(len: u64, quiet: bool, template: &str) -> ProgressBar {
 }
 
 /// Features of every clip, normalised, row-major `[n][frames][bins]`.
+/// One training example of an epoch.
+#[derive(Clone, Copy)]
+enum Item {
+    /// A training clip with its own label.
+    Clip(usize),
+    /// The head or tail of a command clip, labelled `_unknown_`.
+    Partial(usize),
+    /// Background noise, labelled `_silence_`.
+    Silence,
+}
+
 fn features_of(
     fe: &mut FeatureExtractor,
     norm: Option<&Normalisation>,
@@ -351,7 +362,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 }
             })
             .sum();
-        n.div_ceil(opts.batch_size)
+        let partial = if labels.iter().any(|l| l == model::UNKNOWN) {
+            (target as f32 * opts.augment.partial_share) as usize
+        } else {
+            0
+        };
+        (n + partial).div_ceil(opts.batch_size)
     };
     let total_steps = (steps_per_epoch * opts.epochs).max(1);
     let warmup = steps_per_epoch.max(1);
@@ -385,10 +401,18 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         // Balanced epoch: every label drawn up to `target` times (thin ones oversampled),
         // `_silence_` generated fresh.
         let mut rng = Rng::new(opts.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
-        let mut order: Vec<Option<usize>> = Vec::new();
+        let mut order: Vec<Item> = Vec::new();
+        let unknown = labels.iter().position(|l| l == model::UNKNOWN);
+        let commands: Vec<usize> = (0..train_labels.len())
+            .filter(|&i| !labels[train_labels[i]].starts_with('_'))
+            .collect();
+        if unknown.is_some() && !commands.is_empty() {
+            let n = (target as f32 * opts.augment.partial_share) as usize;
+            order.extend((0..n).map(|_| Item::Partial(commands[rng.below(commands.len())])));
+        }
         for l in 0..labels.len() {
             if Some(l) == silence {
-                order.extend(std::iter::repeat_n(None, target));
+                order.extend(std::iter::repeat_n(Item::Silence, target));
                 continue;
             }
             let idx: Vec<usize> = (0..train_labels.len())
@@ -398,9 +422,9 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 continue;
             }
             let want = idx.len().max(target);
-            order.extend(idx.iter().map(|&i| Some(i)));
+            order.extend(idx.iter().map(|&i| Item::Clip(i)));
             for _ in idx.len()..want {
-                order.push(Some(idx[rng.below(idx.len())]));
+                order.push(Item::Clip(idx[rng.below(idx.len())]));
             }
         }
         rng.shuffle(&mut order);
@@ -417,6 +441,9 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             let labels_of = train_labels.clone();
             let bs = opts.batch_size;
             let sil = silence.unwrap_or(0);
+            let unk = unknown.unwrap_or(0);
+            let mut unk_aug = aug.clone();
+            unk_aug.shift_ms = aug.unknown_shift_ms;
             let mut rng = Rng::new(rng.next_u64());
             std::thread::spawn(move || -> Result<()> {
                 let mut fe = FeatureExtractor::new(&feats)?;
@@ -425,12 +452,23 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                     let mut xs = Vec::with_capacity(chunk.len() * frames * bins);
                     let mut ys = Vec::with_capacity(chunk.len());
                     for item in chunk {
-                        let (wave, y) = match item {
-                            Some(i) => (
-                                augment::augment_wave(&clips[*i], &noise, &mut rng, &aug),
-                                labels_of[*i],
+                        let (wave, y) = match *item {
+                            Item::Clip(i) if labels_of[i] == unk => (
+                                augment::augment_wave(&clips[i], &noise, &mut rng, &unk_aug),
+                                unk,
                             ),
-                            None => (
+                            Item::Clip(i) => (
+                                augment::augment_wave(&clips[i], &noise, &mut rng, &aug),
+                                labels_of[i],
+                            ),
+                            Item::Partial(i) => {
+                                let part = augment::partial_word(&clips[i], &mut rng);
+                                (
+                                    augment::augment_wave(&part, &noise, &mut rng, &unk_aug),
+                                    unk,
+                                )
+                            }
+                            Item::Silence => (
                                 augment::silence_clip(
                                     &noise,
                                     Split::Train,

@@ -3,6 +3,7 @@
 //! default capture source, so cpal's default input (ALSA -> pulse plugin) records, in real
 //! time, whatever the test plays into the sink. Each `VirtualMic` has its own socket and
 //! state folder, and its processes are started and stopped by pid.
+#![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -183,11 +184,6 @@ impl VirtualMic {
             .status()
             .expect("paplay");
         assert!(st.success(), "paplay {}", wav.display());
-    }
-
-    /// Pid of the sound server.
-    pub fn pid(&self) -> u32 {
-        self.daemon.id()
     }
 
     /// Kills the sound server at once (SIGKILL), as a crash would.

@@ -1,0 +1,182 @@
+//! Live listening benchmark through the real capture path: a stream of words from
+//! speakers the model never heard (`listen --make-stream`, test split) is played in real
+//! time into the PulseAudio null-sink microphone while `listen --json` listens as a user
+//! runs it. Measures, from the wall clock: latency from the end of each word being played
+//! to its JSON line arriving, recall and false alarms per hour, CPU (share of one core,
+//! from /proc) and resident memory at the start and the end; overruns from its log.
+//!
+//!   cargo bench --bench live                      # 3 minutes
+//!   LISTEN_BENCH_MINUTES=60 cargo bench --bench live   # the one-hour soak
+//!
+//! Writes target/bench/live.json and prints a summary.
+#[path = "../tests/common/vmic.rs"]
+mod vmic;
+
+use listen::detect::Detection;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_listen"))
+}
+
+/// (utime + stime in clock ticks, VmRSS in kB) of a process.
+fn usage(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks, rss)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; other harness flags are ignored.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/speech-commands");
+    if !shared.join("unpack").exists() {
+        eprintln!("SKIPPED: ../shared/speech-commands is absent; the live benchmark needs it");
+        return;
+    }
+    let minutes: f64 = std::env::var("LISTEN_BENCH_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3.0);
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let data = root.join("target/speech-commands");
+    if !data.join("yes").is_dir() {
+        assert!(Command::new(shared.join("unpack"))
+            .arg(&data)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let wav = out.join("live-stream.wav");
+    let st = Command::new(bin())
+        .args([
+            "--make-stream",
+            data.to_str().unwrap(),
+            "--out",
+            wav.to_str().unwrap(),
+        ])
+        .args([
+            "--minutes",
+            &minutes.to_string(),
+            "--seed",
+            "3",
+            "--split",
+            "test",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let truth = listen::streams::read_truth(&wav.with_extension("csv")).unwrap();
+    let model = listen::model::Model::bundled().unwrap();
+    let commands: Vec<String> = (0..model.card.labels.len())
+        .filter(|&i| model.card.is_command(i))
+        .map(|i| model.card.labels[i].clone())
+        .collect();
+
+    let mic = vmic::VirtualMic::start(48000, 2);
+    let mut child = mic
+        .listen()
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send((Instant::now(), l));
+        }
+    });
+    let (etx, erx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = etx.send(l);
+        }
+    });
+    let first = erx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("listen did not start");
+    assert!(first.contains("listening on"), "{first}");
+    std::thread::sleep(Duration::from_secs(1));
+    let (ticks0, rss0) = usage(pid);
+    let t0 = Instant::now();
+    mic.play(&wav);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (ticks1, rss1) = usage(pid);
+    let elapsed = t0.elapsed().as_secs_f64();
+    vmic::signal(pid, "INT");
+    let status = child.wait().unwrap();
+    let log: Vec<String> = erx.try_iter().collect();
+    let overrun_lines = log.iter().filter(|l| l.contains("overrun")).count();
+
+    // Detections with their arrival time on the wall clock, relative to the start of play.
+    let dets: Vec<Detection> = rx
+        .try_iter()
+        .map(|(at, line)| {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            Detection {
+                label: v["label"].as_str().unwrap().to_string(),
+                score: v["score"].as_f64().unwrap() as f32,
+                time_ms: at.duration_since(t0).as_millis() as u64,
+            }
+        })
+        .collect();
+    let s = listen::score::score(&truth, &dets, &commands, 1000, elapsed);
+    let tick = clk_tck();
+    let cpu = (ticks1 - ticks0) as f64 / tick / elapsed * 100.0;
+    let report = serde_json::json!({
+        "minutes": minutes,
+        "exit_code": status.code(),
+        "keywords": s.keywords, "correct": s.correct, "wrong": s.wrong, "missed": s.missed,
+        "false_alarms": s.false_alarms, "recall": s.recall,
+        "false_alarms_per_hour": s.false_alarms_per_hour,
+        "median_latency_ms_wall_clock": s.median_latency_ms,
+        "cpu_percent_of_one_core": cpu,
+        "rss_kb_start": rss0, "rss_kb_end": rss1,
+        "overrun_warnings": overrun_lines,
+    });
+    std::fs::write(
+        out.join("live.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    println!(
+        "live, {minutes} min through the PulseAudio null-sink microphone: median latency {} ms after a word's end was played; recall {:.1}% ({} of {}), {:.1} false alarms/h; CPU {cpu:.1}% of one core; RSS {} -> {} MB; {} overrun warnings",
+        s.median_latency_ms.map(|l| format!("{l:.0}")).unwrap_or("-".into()),
+        s.recall * 100.0,
+        s.correct,
+        s.keywords,
+        s.false_alarms_per_hour,
+        rss0 / 1024,
+        rss1 / 1024,
+        overrun_lines
+    );
+}
+
+/// Clock ticks per second (for /proc CPU times).
+fn clk_tck() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100.0)
+}

@@ -1,0 +1,343 @@
+//! Scoring a stream's detections against its truth (`--truth`), and the threshold
+//! sweep (`--sweep`) that picks the detector's defaults. A detection belongs to a spoken
+//! word when it falls between the word's start and `tolerance_ms` after its end.
+//!
+//! - correct: a keyword said, and reported with its label (the first such detection);
+//! - wrong: a keyword said, reported only as another command;
+//! - missed: a keyword said, nothing reported;
+//! - false alarm: any other detection (on noise, on a word that is not a command, or a
+//!   second detection of one word).
+//!
+//! Recall = correct / keywords; false alarms per hour counts false alarms and wrong labels
+//! (each is a command the user did not give).
+use crate::detect::{Detection, Detector, DetectorConfig};
+use crate::streams::TruthWord;
+use crate::util::median;
+use serde::Serialize;
+
+pub const DEFAULT_TOLERANCE_MS: u64 = 1000;
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Score {
+    pub keywords: usize,
+    pub non_keywords: usize,
+    pub correct: usize,
+    pub wrong: usize,
+    pub missed: usize,
+    pub false_alarms: usize,
+    pub duration_s: f64,
+    pub recall: f64,
+    pub miss_rate: f64,
+    pub false_alarms_per_hour: f64,
+    /// Median of (detection time - end of the word) over correct detections.
+    pub median_latency_ms: Option<f64>,
+}
+
+pub fn score(
+    truth: &[TruthWord],
+    detections: &[Detection],
+    commands: &[String],
+    tolerance_ms: u64,
+    duration_s: f64,
+) -> Score {
+    let is_kw = |l: &str| commands.iter().any(|c| c == l);
+    // Each detection goes to the word whose window holds it (the nearest end if several).
+    let mut by_word: Vec<Vec<&Detection>> = vec![Vec::new(); truth.len()];
+    let mut s = Score {
+        duration_s,
+        ..Default::default()
+    };
+    for d in detections {
+        let owner = truth
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| d.time_ms >= w.start_ms && d.time_ms <= w.end_ms + tolerance_ms)
+            .min_by_key(|(_, w)| w.end_ms.abs_diff(d.time_ms))
+            .map(|(i, _)| i);
+        match owner {
+            Some(i) => by_word[i].push(d),
+            None => s.false_alarms += 1,
+        }
+    }
+    let mut latencies = Vec::new();
+    for (w, ds) in truth.iter().zip(&by_word) {
+        if !is_kw(&w.label) {
+            s.non_keywords += 1;
+            s.false_alarms += ds.len();
+            continue;
+        }
+        s.keywords += 1;
+        if let Some(hit) = ds.iter().find(|d| d.label == w.label) {
+            s.correct += 1;
+            latencies.push(hit.time_ms as f64 - w.end_ms as f64);
+            s.false_alarms += ds.len() - 1;
+        } else if !ds.is_empty() {
+            s.wrong += 1;
+            s.false_alarms += ds.len() - 1;
+        } else {
+            s.missed += 1;
+        }
+    }
+    if s.keywords > 0 {
+        s.recall = s.correct as f64 / s.keywords as f64;
+        s.miss_rate = 1.0 - s.recall;
+    }
+    if duration_s > 0.0 {
+        s.false_alarms_per_hour = (s.false_alarms + s.wrong) as f64 * 3600.0 / duration_s;
+    }
+    if !latencies.is_empty() {
+        s.median_latency_ms = Some(median(&latencies));
+    }
+    s
+}
+
+impl Score {
+    pub fn text(&self) -> String {
+        format!(
+            "{:.1} min of audio: {} keywords, {} other words\n\
+             correct {}  wrong label {}  missed {}  false alarms {}\n\
+             recall {:.1}%  miss rate {:.1}%  false alarms per hour {:.1}  median latency {}\n",
+            self.duration_s / 60.0,
+            self.keywords,
+            self.non_keywords,
+            self.correct,
+            self.wrong,
+            self.missed,
+            self.false_alarms,
+            self.recall * 100.0,
+            self.miss_rate * 100.0,
+            self.false_alarms_per_hour,
+            self.median_latency_ms
+                .map(|l| format!("{l:.0} ms after the word's end"))
+                .unwrap_or_else(|| "-".into())
+        )
+    }
+}
+
+/// Per-window posteriors of a whole stream (window end time, one probability per label).
+pub type Posteriors = Vec<(u64, Vec<f32>)>;
+
+/// Replays the detector with `cfg` over recorded posteriors.
+pub fn replay(labels: &[String], posteriors: &Posteriors, cfg: &DetectorConfig) -> Vec<Detection> {
+    let mut det = Detector::new(labels, cfg.clone());
+    posteriors
+        .iter()
+        .filter_map(|(t, p)| det.update(p, *t))
+        .collect()
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepPoint {
+    pub threshold: f32,
+    pub smoothing: usize,
+    pub min_windows: usize,
+    pub score: Score,
+}
+
+/// Scores every threshold in `thresholds` for each (smoothing, min_windows) pair.
+pub fn sweep(
+    labels: &[String],
+    commands: &[String],
+    posteriors: &Posteriors,
+    truth: &[TruthWord],
+    base: &DetectorConfig,
+    thresholds: &[f32],
+    shapes: &[(usize, usize)],
+    tolerance_ms: u64,
+    duration_s: f64,
+) -> Vec<SweepPoint> {
+    let mut out = Vec::new();
+    for &(smoothing, min_windows) in shapes {
+        for &threshold in thresholds {
+            let cfg = DetectorConfig {
+                threshold,
+                smoothing,
+                min_windows,
+                ..base.clone()
+            };
+            let d = replay(labels, posteriors, &cfg);
+            out.push(SweepPoint {
+                threshold,
+                smoothing,
+                min_windows,
+                score: score(truth, &d, commands, tolerance_ms, duration_s),
+            });
+        }
+    }
+    out
+}
+
+pub fn sweep_table(points: &[SweepPoint]) -> String {
+    let mut s = String::from(
+        "threshold smoothing min_windows  recall  miss%  FA/h   correct wrong missed FA  latency_ms\n",
+    );
+    for p in points {
+        let c = &p.score;
+        s.push_str(&format!(
+            "{:>9.2} {:>9} {:>11} {:>6.1}% {:>5.1} {:>6.1} {:>8} {:>5} {:>6} {:>3}  {}\n",
+            p.threshold,
+            p.smoothing,
+            p.min_windows,
+            c.recall * 100.0,
+            c.miss_rate * 100.0,
+            c.false_alarms_per_hour,
+            c.correct,
+            c.wrong,
+            c.missed,
+            c.false_alarms,
+            c.median_latency_ms
+                .map(|l| format!("{l:.0}"))
+                .unwrap_or_else(|| "-".into())
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(label: &str, a: u64, b: u64) -> TruthWord {
+        TruthWord {
+            label: label.into(),
+            start_ms: a,
+            end_ms: b,
+        }
+    }
+
+    fn d(label: &str, t: u64) -> Detection {
+        Detection {
+            label: label.into(),
+            score: 0.9,
+            time_ms: t,
+        }
+    }
+
+    fn commands() -> Vec<String> {
+        vec!["left".into(), "right".into(), "up".into()]
+    }
+
+    #[test]
+    fn counts_every_kind_of_outcome() {
+        let truth = vec![
+            w("left", 1000, 1500),   // correct
+            w("right", 4000, 4400),  // wrong label (up)
+            w("up", 7000, 7300),     // missed
+            w("bed", 10000, 10400),  // not a command: a detection here is a false alarm
+            w("left", 13000, 13500), // correct, plus a duplicate (false alarm)
+        ];
+        let dets = vec![
+            d("left", 1700),
+            d("up", 4500),
+            d("right", 10500),
+            d("left", 13600),
+            d("left", 14200),
+            d("up", 20000), // on nothing
+        ];
+        let s = score(&truth, &dets, &commands(), 1000, 3600.0);
+        assert_eq!(
+            (
+                s.keywords,
+                s.non_keywords,
+                s.correct,
+                s.wrong,
+                s.missed,
+                s.false_alarms
+            ),
+            (4, 1, 2, 1, 1, 3)
+        );
+        assert_eq!(s.recall, 0.5);
+        assert_eq!(s.false_alarms_per_hour, 4.0);
+        // Latencies 200 and 100 ms after the ends.
+        assert_eq!(s.median_latency_ms, Some(150.0));
+    }
+
+    #[test]
+    fn tolerance_edges_are_inclusive() {
+        let truth = vec![w("left", 1000, 1500)];
+        let at = |t| score(&truth, &[d("left", t)], &commands(), 1000, 60.0);
+        assert_eq!(at(1000).correct, 1, "at the start");
+        assert_eq!(at(2500).correct, 1, "end + tolerance");
+        let late = at(2501);
+        assert_eq!((late.correct, late.missed, late.false_alarms), (0, 1, 1));
+        let early = at(999);
+        assert_eq!((early.correct, early.missed, early.false_alarms), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_detection_between_two_words_goes_to_the_nearest_end() {
+        let truth = vec![w("left", 1000, 1500), w("right", 2000, 2400)];
+        let s = score(&truth, &[d("right", 2300)], &commands(), 1000, 60.0);
+        assert_eq!((s.correct, s.missed, s.false_alarms), (1, 1, 0));
+    }
+
+    #[test]
+    fn empty_inputs() {
+        let s = score(&[], &[], &commands(), 1000, 0.0);
+        assert_eq!(s, Score::default());
+        let s = score(&[], &[d("up", 5)], &commands(), 1000, 360.0);
+        assert_eq!((s.false_alarms, s.false_alarms_per_hour), (1, 10.0));
+    }
+
+    #[test]
+    fn replay_and_sweep_follow_the_threshold() {
+        let labels: Vec<String> = ["_silence_", "left"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // "left" rises to 0.8 for 6 windows around 1 s.
+        let post: Posteriors = (0..60u64)
+            .map(|i| {
+                let p = if (18..24).contains(&i) { 0.8 } else { 0.05 };
+                (i * 50, vec![1.0 - p, p])
+            })
+            .collect();
+        let truth = vec![w("left", 700, 1000)];
+        let base = DetectorConfig::default();
+        let pts = sweep(
+            &labels,
+            &["left".to_string()],
+            &post,
+            &truth,
+            &base,
+            &[0.5, 0.9],
+            &[(1, 1), (3, 2)],
+            1000,
+            3.0,
+        );
+        assert_eq!(pts.len(), 4);
+        let got: Vec<(f32, usize, usize)> = pts
+            .iter()
+            .map(|p| (p.threshold, p.smoothing, p.score.correct))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0.5, 1, 1), (0.9, 1, 0), (0.5, 3, 1), (0.9, 3, 0)]
+        );
+        // Smoothing over 3 and 2 windows in a row: fires at the 2nd window where the
+        // 3-window mean reaches 0.5 (window 20, 1000 ms), one window later than raw.
+        let raw = replay(
+            &labels,
+            &post,
+            &DetectorConfig {
+                threshold: 0.5,
+                smoothing: 1,
+                min_windows: 1,
+                ..base.clone()
+            },
+        );
+        let smooth = replay(
+            &labels,
+            &post,
+            &DetectorConfig {
+                threshold: 0.5,
+                smoothing: 3,
+                min_windows: 2,
+                ..base
+            },
+        );
+        assert_eq!(raw[0].time_ms, 900);
+        assert_eq!(smooth[0].time_ms, 1000);
+        assert!(sweep_table(&pts).lines().count() == 5);
+    }
+}

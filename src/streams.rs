@@ -1,0 +1,232 @@
+//! Long test streams (`--make-stream`): what a spotter hears at a desk. From a labelled
+//! folder (only the speakers of one split, never those training heard) and its
+//! `_background_noise_` (the matching time part of each recording), it writes a long
+//! WAV with one word every ~3 s over background noise at random levels, about 30% of
+//! them words that are not commands, and a CSV of where each word really is
+//! (`label,start_ms,end_ms`, the voiced part of the clip). Deterministic from a seed.
+use crate::audio::{read_clip, rms, voiced_span, write_wav, SAMPLE_RATE};
+use crate::augment::NoiseBank;
+use crate::dataset::{label_folders, list_wavs, split_of, Split, NOISE_DIR};
+use crate::model::{SILENCE, UNKNOWN};
+use crate::util::{write_atomic, Rng};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    pub dir: PathBuf,
+    pub out: PathBuf,
+    pub minutes: f64,
+    pub seed: u64,
+    /// Speakers of this split only (the speaker hash training uses; seed 1 as in training).
+    pub split: Option<Split>,
+    /// The commands: folders with these names are keywords, every other word folder
+    /// supplies the non-keywords.
+    pub keywords: Vec<String>,
+    /// Share of words that are not keywords.
+    pub unknown_share: f64,
+    /// Mean spacing between word starts, in seconds (each gap varies by +-0.5 s).
+    pub spacing: f64,
+}
+
+/// One spoken word in a stream.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TruthWord {
+    pub label: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+pub struct StreamSummary {
+    pub wav: PathBuf,
+    pub csv: PathBuf,
+    pub duration_s: f64,
+    pub keywords: usize,
+    pub others: usize,
+    pub speakers: usize,
+}
+
+/// The truth CSV written beside a stream WAV.
+pub fn truth_path(wav: &Path) -> PathBuf {
+    wav.with_extension("csv")
+}
+
+/// Clips of each word folder that belong to `split` (all clips when None).
+fn word_clips(dir: &Path, split: Option<Split>) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut out = Vec::new();
+    for (name, path) in label_folders(dir)? {
+        if name == NOISE_DIR || name == SILENCE || name == UNKNOWN {
+            continue;
+        }
+        let files: Vec<PathBuf> = list_wavs(&path)?
+            .into_iter()
+            .filter(|p| {
+                let f = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
+                // Synthetic clips (scripts/synth-clips) are for training only.
+                !crate::dataset::is_synthetic(f) && split.is_none_or(|s| split_of(f, 1) == s)
+            })
+            .collect();
+        if !files.is_empty() {
+            out.push((name, files));
+        }
+    }
+    Ok(out)
+}
+
+pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
+    if !(opts.minutes > 0.0 && opts.minutes <= 600.0) {
+        bail!(
+            "--minutes {}: use more than 0 and at most 600",
+            opts.minutes
+        );
+    }
+    let words = word_clips(&opts.dir, opts.split)?;
+    let (keys, others): (Vec<_>, Vec<_>) = words
+        .into_iter()
+        .partition(|(n, _)| opts.keywords.contains(n));
+    let which = opts
+        .split
+        .map(|s| format!(" of the {} split", s.name()))
+        .unwrap_or_default();
+    if keys.is_empty() {
+        bail!(
+            "{}: no clips{which} for any of the model's commands ({})",
+            opts.dir.display(),
+            opts.keywords.join(", ")
+        );
+    }
+    let noise_dir = opts.dir.join(NOISE_DIR);
+    let noise = if noise_dir.is_dir() {
+        let mut recs = Vec::new();
+        for p in list_wavs(&noise_dir)? {
+            recs.push(crate::audio::read_mono_16k(&p, 3600.0)?);
+        }
+        NoiseBank::from_recordings(recs)
+    } else {
+        NoiseBank::synthetic()
+    };
+    let noise_split = opts.split.unwrap_or(Split::Test);
+
+    let mut rng = Rng::new(opts.seed ^ 0x57_12ea);
+    let total = (opts.minutes * 60.0 * SAMPLE_RATE as f64) as usize;
+    let sr = SAMPLE_RATE as usize;
+    // Background: noise in 5-15 s segments, each at its own level (-60 to -35 dBFS),
+    // crossfaded over 50 ms.
+    let mut x = Vec::with_capacity(total);
+    let fade = sr / 20;
+    while x.len() < total {
+        let len = sr * 5 + rng.below(sr * 10);
+        let mut seg = noise.window(noise_split, &mut rng, len + fade);
+        let level = 10f32.powf(rng.range(-60.0, -35.0) / 20.0);
+        let g = level / rms(&seg).max(1e-6);
+        seg.iter_mut().for_each(|v| *v *= g);
+        let start = x.len().saturating_sub(fade);
+        for (i, v) in seg.into_iter().enumerate() {
+            let at = start + i;
+            if at < x.len() {
+                let w = i as f32 / fade as f32;
+                x[at] = x[at] * (1.0 - w) + v * w;
+            } else {
+                x.push(v);
+            }
+        }
+    }
+    x.truncate(total);
+
+    let mut truth = Vec::new();
+    let mut speakers = std::collections::BTreeSet::new();
+    let (mut n_keys, mut n_others) = (0, 0);
+    let mut t = sr as f64 * 1.5;
+    let spacing = opts.spacing.max(1.5);
+    loop {
+        let keyword = others.is_empty() || rng.f32() as f64 >= opts.unknown_share;
+        let pool = if keyword { &keys } else { &others };
+        let (label, files) = &pool[rng.below(pool.len())];
+        let path = &files[rng.below(files.len())];
+        let clip =
+            read_clip(path, sr).with_context(|| format!("--make-stream: {}", path.display()))?;
+        let Some((a, b)) = voiced_span(&clip, SAMPLE_RATE) else {
+            continue;
+        };
+        let at = t as usize;
+        if at + sr >= total {
+            break;
+        }
+        // Words at -30 to -16 dBFS (voiced part): 10-40 dB above the background.
+        let level = 10f32.powf(rng.range(-30.0, -16.0) / 20.0);
+        let g = level / rms(&clip[a..b]).max(1e-6);
+        for (i, v) in clip.iter().enumerate() {
+            x[at + i] += v * g;
+        }
+        truth.push(TruthWord {
+            label: label.clone(),
+            start_ms: ((at + a) * 1000 / sr) as u64,
+            end_ms: ((at + b) * 1000 / sr) as u64,
+        });
+        if let Some(s) =
+            crate::dataset::speaker_of(&path.file_name().unwrap_or_default().to_string_lossy())
+        {
+            speakers.insert(s);
+        }
+        if keyword {
+            n_keys += 1;
+        } else {
+            n_others += 1;
+        }
+        t += (spacing + rng.range(-0.5, 0.5) as f64) * sr as f64;
+    }
+    let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if peak > 0.99 {
+        x.iter_mut().for_each(|v| *v *= 0.99 / peak);
+    }
+    let csv = truth_path(&opts.out);
+    write_wav(&opts.out, &x, SAMPLE_RATE)?;
+    write_atomic(&csv, truth_csv(&truth).as_bytes())?;
+    Ok(StreamSummary {
+        wav: opts.out.clone(),
+        csv,
+        duration_s: total as f64 / sr as f64,
+        keywords: n_keys,
+        others: n_others,
+        speakers: speakers.len(),
+    })
+}
+
+pub fn truth_csv(truth: &[TruthWord]) -> String {
+    let mut s = String::from("label,start_ms,end_ms\n");
+    for w in truth {
+        s.push_str(&format!("{},{},{}\n", w.label, w.start_ms, w.end_ms));
+    }
+    s
+}
+
+/// Reads a truth CSV (`label,start_ms,end_ms`, header optional).
+pub fn read_truth(path: &Path) -> Result<Vec<TruthWord>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the truth file", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (i == 0 && line.starts_with("label")) {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let parsed = (f.len() == 3)
+            .then(|| Some((f[1].parse::<u64>().ok()?, f[2].parse::<u64>().ok()?)))
+            .flatten();
+        match parsed {
+            Some((a, b)) if a <= b && !f[0].is_empty() => out.push(TruthWord {
+                label: f[0].to_string(),
+                start_ms: a,
+                end_ms: b,
+            }),
+            _ => bail!(
+                "{}:{}: expected 'label,start_ms,end_ms' with start <= end, got '{line}'",
+                path.display(),
+                i + 1
+            ),
+        }
+    }
+    out.sort_by_key(|w| w.start_ms);
+    Ok(out)
+}

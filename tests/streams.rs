@@ -1,0 +1,170 @@
+//! Long test streams and their scoring through the CLI: `--make-stream` is deterministic
+//! and its truth is where the words really are; `--truth` and `--sweep` score a run.
+mod common;
+use common::*;
+use listen::audio::{read_mono_16k, rms};
+
+fn make(dir: &std::path::Path, name: &str, seed: &str) -> std::path::PathBuf {
+    let out = dir.join(format!("{name}.wav"));
+    let o = run(&[
+        "--make-stream",
+        tts_words().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--minutes",
+        "1",
+        "--split",
+        "all",
+        "--seed",
+        seed,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("keywords"), "{}", stderr(&o));
+    out
+}
+
+#[test]
+fn make_stream_is_deterministic_and_its_truth_is_where_the_words_are() {
+    let d = scratch("streams-make");
+    let a = make(&d, "a", "5");
+    let b = make(&d, "b", "5");
+    let c = make(&d, "c", "6");
+    let bytes = |p: &std::path::Path| std::fs::read(p).unwrap();
+    assert_eq!(bytes(&a), bytes(&b), "same seed, same audio");
+    assert_eq!(
+        bytes(&a.with_extension("csv")),
+        bytes(&b.with_extension("csv"))
+    );
+    assert_ne!(bytes(&a), bytes(&c), "another seed, another stream");
+
+    let x = read_mono_16k(&a, 120.0).unwrap();
+    assert_eq!(x.len(), 60 * 16000);
+    let truth = listen::streams::read_truth(&a.with_extension("csv")).unwrap();
+    // One word every ~3 s.
+    assert!((17..=21).contains(&truth.len()), "{} words", truth.len());
+    let ms = |t: u64| (t as usize * 16).min(x.len());
+    for (i, w) in truth.iter().enumerate() {
+        assert!(["left", "right", "up", "down"].contains(&w.label.as_str()));
+        assert!(
+            w.end_ms > w.start_ms + 100 && w.end_ms - w.start_ms < 1000,
+            "{w:?}"
+        );
+        if i > 0 {
+            assert!(
+                w.start_ms >= truth[i - 1].end_ms + 1000,
+                "words apart: {w:?}"
+            );
+        }
+        // The word is well above the background just before it.
+        let word = rms(&x[ms(w.start_ms)..ms(w.end_ms)]);
+        let before =
+            rms(&x[ms(w.start_ms.saturating_sub(400))..ms(w.start_ms.saturating_sub(100))]);
+        assert!(
+            word > 3.0 * before,
+            "{w:?}: word {word} vs background {before}"
+        );
+    }
+}
+
+#[test]
+fn truth_scoring_and_sweep() {
+    let d = scratch("streams-score");
+    let a = make(&d, "s", "7");
+    let csv = a.with_extension("csv");
+    let o = run(&[
+        "--input",
+        a.to_str().unwrap(),
+        "--truth",
+        csv.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let n = listen::streams::read_truth(&csv).unwrap().len() as u64;
+    assert_eq!(
+        v["keywords"].as_u64().unwrap() + v["non_keywords"].as_u64().unwrap(),
+        n
+    );
+    let parts = ["correct", "wrong", "missed"].map(|k| v[k].as_u64().unwrap());
+    assert_eq!(parts.iter().sum::<u64>(), v["keywords"].as_u64().unwrap());
+    // Clear synthetic words: the bundled model gets most of them.
+    assert!(v["recall"].as_f64().unwrap() > 0.6, "{v}");
+
+    let plot = d.join("det.png");
+    let o = run(&[
+        "--input",
+        a.to_str().unwrap(),
+        "--truth",
+        csv.to_str().unwrap(),
+        "--sweep",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.contains("threshold smoothing min_windows"), "{table}");
+    assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
+    // Replaying the recorded posteriors at the default settings gives exactly what the
+    // streaming detector gave.
+    let row: Vec<u64> = table
+        .lines()
+        .find(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["0.70", "3", "2"])
+        .unwrap_or_else(|| panic!("no default row: {table}"))
+        .split_whitespace()
+        .skip(6)
+        .take(4)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let live: Vec<u64> = ["correct", "wrong", "missed", "false_alarms"]
+        .iter()
+        .map(|k| v[k].as_u64().unwrap())
+        .collect();
+    assert_eq!(row, live, "{table}");
+}
+
+#[test]
+fn bad_truth_and_stream_inputs_are_clean_errors() {
+    let d = scratch("streams-bad");
+    let wav = d.join("x.wav");
+    listen::audio::write_wav(&wav, &vec![0.0; 16000], 16000).unwrap();
+    let csv = d.join("bad.csv");
+    std::fs::write(&csv, "label,start_ms,end_ms\nleft,100,oops\n").unwrap();
+    assert_clean_error(
+        &run(&[
+            "--input",
+            wav.to_str().unwrap(),
+            "--truth",
+            csv.to_str().unwrap(),
+        ]),
+        &["bad.csv:2", "label,start_ms,end_ms"],
+    );
+    assert_clean_error(
+        &run(&["--input", wav.to_str().unwrap(), "--truth", "/no/truth.csv"]),
+        &["/no/truth.csv"],
+    );
+    assert_clean_error(
+        &run(&[
+            "--make-stream",
+            "/no/dir",
+            "--out",
+            d.join("o.wav").to_str().unwrap(),
+        ]),
+        &["/no/dir"],
+    );
+    // A folder without any of the model's commands.
+    let other = d.join("other/bed");
+    std::fs::create_dir_all(&other).unwrap();
+    listen::audio::write_wav(&other.join("a_nohash_0.wav"), &vec![0.1; 16000], 16000).unwrap();
+    assert_clean_error(
+        &run(&[
+            "--make-stream",
+            d.join("other").to_str().unwrap(),
+            "--out",
+            d.join("o.wav").to_str().unwrap(),
+            "--split",
+            "all",
+        ]),
+        &["no clips", "commands"],
+    );
+    assert!(!d.join("o.wav").exists(), "nothing half-written");
+}
