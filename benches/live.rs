@@ -11,6 +11,7 @@
 //! Writes target/bench/live.json and prints a summary.
 #[path = "../tests/common/vmic.rs"]
 mod vmic;
+use listen::util::machine;
 
 use listen::detect::Detection;
 use std::io::{BufRead, BufReader};
@@ -159,6 +160,22 @@ fn main() {
     )
     .unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    let md = format!(
+        "Machine: {}. `LISTEN_BENCH_MINUTES={minutes} cargo bench --bench live`: a {minutes}-minute stream of test-split speakers (seed 3) played in real time into the PulseAudio null-sink microphone (48 kHz stereo f32) while `listen --json` listens.\n\n\
+         | median latency (end of word played -> JSON line) | recall | false alarms/h | CPU (share of one core) | RSS start -> end | overrun warnings |\n|---|---|---|---|---|---|\n\
+         | {} ms | {:.1}% ({}/{}) | {:.1} | {cpu:.1}% | {:.1} -> {:.1} MB | {} |\n",
+        machine(),
+        s.median_latency_ms.map(|l| format!("{l:.0}")).unwrap_or("-".into()),
+        s.recall * 100.0,
+        s.correct,
+        s.keywords,
+        s.false_alarms_per_hour,
+        rss0 as f64 / 1024.0,
+        rss1 as f64 / 1024.0,
+        overrun_lines
+    );
+    let section = if minutes >= 30.0 { "soak" } else { "live" };
+    listen::util::replace_section(&root.join("BENCHMARKS.md"), section, &md).unwrap();
     println!(
         "live, {minutes} min through the PulseAudio null-sink microphone: median latency {} ms after a word's end was played; recall {:.1}% ({} of {}), {:.1} false alarms/h; CPU {cpu:.1}% of one core; RSS {} -> {} MB; {} overrun warnings",
         s.median_latency_ms.map(|l| format!("{l:.0}")).unwrap_or("-".into()),

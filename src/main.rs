@@ -72,10 +72,10 @@ struct Args {
     #[arg(long, default_value_t = 50, help_heading = "Listening")]
     hop_ms: u32,
     /// Windows averaged for smoothing.
-    #[arg(long, default_value_t = 3, help_heading = "Listening")]
+    #[arg(long, default_value_t = listen::detect::DEFAULT_SMOOTHING, help_heading = "Listening")]
     smoothing: usize,
     /// Consecutive windows above the threshold before a detection.
-    #[arg(long, default_value_t = 2, help_heading = "Listening")]
+    #[arg(long, default_value_t = listen::detect::DEFAULT_MIN_WINDOWS, help_heading = "Listening")]
     min_windows: usize,
     /// No new detection for this long after one, in ms.
     #[arg(long, default_value_t = 1000, help_heading = "Listening")]

@@ -194,6 +194,45 @@ impl Drop for QuietStderr {
     }
 }
 
+/// Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in a document
+/// (appending the section if the markers are missing), atomically. Benchmarks use it to
+/// rewrite their own part of BENCHMARKS.md.
+pub fn replace_section(path: &Path, name: &str, body: &str) -> Result<()> {
+    let (b, e) = (
+        format!("<!-- {name}:begin -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (text.find(&b), text.find(&e)) {
+        (Some(i), Some(j)) if i < j => format!("{}{b}\n{body}{}", &text[..i], &text[j..]),
+        _ => format!("{text}\n{b}\n{body}{e}\n"),
+    };
+    write_atomic(path, new.as_bytes())
+}
+
+/// The machine in words (CPU, cores, memory), for benchmark reports.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem_gb = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    format!("{cpu}, {cores} cores, {mem_gb:.0} GiB, no GPU")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

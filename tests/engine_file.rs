@@ -17,9 +17,10 @@ fn detections(args: &[&str]) -> Vec<serde_json::Value> {
 #[test]
 fn spoken_words_come_out_in_order_at_the_right_times_once_each() {
     let d = scratch("engine-words");
-    // "stop" is left out: its tail "-op" fires a false "up" about 1 s later (a model weakness,
-    // measured and tracked by the streaming benchmarks, not an engine fault).
-    let words = ["left", "yes", "right", "no", "up", "down"];
+    // Words the bundled model hears reliably in espeak-ng's en-us voice ("down" in that
+    // voice is often heard as "no"): this tests the engine, not the model, whose accuracy
+    // is measured on real speakers in BENCHMARKS.md.
+    let words = ["left", "yes", "stop", "right", "no", "go"];
     let (x, truth) = make_stream(&words, 1.5, 0.01, &d);
     let wav = d.join("words.wav");
     write_wav(&wav, &x, 16000).unwrap();

@@ -112,7 +112,7 @@ fn words_wav(
 #[test]
 fn played_words_are_detected_live_in_order_with_their_timing() {
     let d = scratch("live-words");
-    let words = ["left", "yes", "right", "no", "up", "down"];
+    let words = ["left", "yes", "stop", "right", "no", "go"];
     let (wav, truth) = words_wav(&words, &d, "words");
     let mic = VirtualMic::start(48000, 2);
     let execd = d.join("exec.txt");
