@@ -17,6 +17,7 @@ fn bin() -> PathBuf {
 }
 
 /// Runs a command to completion; returns (stdout, wall seconds, peak RSS in MB).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its peak memory
 fn measured(cmd: &mut Command) -> (String, f64, f64) {
     let t = Instant::now();
     let child = cmd

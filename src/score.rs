@@ -135,6 +135,7 @@ pub struct SweepPoint {
 }
 
 /// Scores every threshold in `thresholds` for each (smoothing, min_windows) pair.
+#[allow(clippy::too_many_arguments)] // the run's facts and the grid, each plain
 pub fn sweep(
     labels: &[String],
     commands: &[String],
