@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_listen"))
-}
+mod common;
+use common::bin;
 
 /// Runs a command to completion; returns (stdout, wall seconds, peak RSS in MB).
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its peak memory
@@ -61,34 +60,10 @@ fn main() {
         .collect();
     let stream = match std::env::var("LISTEN_BENCH_STREAM") {
         Ok(p) => PathBuf::from(p),
-        Err(_) => {
-            let shared = root.join("../shared/speech-commands");
-            if !shared.join("unpack").exists() {
-                eprintln!("SKIPPED: ../shared/speech-commands is absent; this benchmark needs it");
-                return;
-            }
-            let data = root.join("target/speech-commands");
-            if !data.join("yes").is_dir() {
-                assert!(Command::new(shared.join("unpack"))
-                    .arg(&data)
-                    .status()
-                    .unwrap()
-                    .success());
-            }
-            let wav = out.join("test-stream.wav");
-            let st = Command::new(bin())
-                .args([
-                    "--make-stream",
-                    data.to_str().unwrap(),
-                    "--out",
-                    wav.to_str().unwrap(),
-                ])
-                .args(["--minutes", "10", "--seed", "1", "--split", "test", "-q"])
-                .status()
-                .unwrap();
-            assert!(st.success());
-            wav
-        }
+        Err(_) => match common::test_stream("test-stream", 10.0, 1) {
+            Some(wav) => wav,
+            None => return,
+        },
     };
     let truth = stream.with_extension("csv");
     tch::set_num_threads(1);

@@ -9,6 +9,8 @@
 //!   LISTEN_BENCH_MINUTES=60 cargo bench --bench live   # the one-hour soak
 //!
 //! Writes target/bench/live.json and prints a summary.
+mod common;
+use common::bin;
 #[path = "../tests/common/vmic.rs"]
 mod vmic;
 use listen::util::machine;
@@ -19,9 +21,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_listen"))
-}
 
 /// (utime + stime in clock ticks, VmRSS in kB) of a process.
 fn usage(pid: u32) -> (u64, u64) {
@@ -43,50 +42,17 @@ fn usage(pid: u32) -> (u64, u64) {
 fn main() {
     // `cargo bench` passes --bench; other harness flags are ignored.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../shared/speech-commands");
-    if !shared.join("unpack").exists() {
-        eprintln!("SKIPPED: ../shared/speech-commands is absent; the live benchmark needs it");
-        return;
-    }
     let minutes: f64 = std::env::var("LISTEN_BENCH_MINUTES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3.0);
+    let Some(wav) = common::test_stream("live-stream", minutes, 3) else {
+        return;
+    };
     let out = root.join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
-    let data = root.join("target/speech-commands");
-    if !data.join("yes").is_dir() {
-        assert!(Command::new(shared.join("unpack"))
-            .arg(&data)
-            .status()
-            .unwrap()
-            .success());
-    }
-    let wav = out.join("live-stream.wav");
-    let st = Command::new(bin())
-        .args([
-            "--make-stream",
-            data.to_str().unwrap(),
-            "--out",
-            wav.to_str().unwrap(),
-        ])
-        .args([
-            "--minutes",
-            &minutes.to_string(),
-            "--seed",
-            "3",
-            "--split",
-            "test",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
     let truth = listen::streams::read_truth(&wav.with_extension("csv")).unwrap();
     let model = listen::model::Model::bundled().unwrap();
-    let commands: Vec<String> = (0..model.card.labels.len())
-        .filter(|&i| model.card.is_command(i))
-        .map(|i| model.card.labels[i].clone())
-        .collect();
+    let commands = model.card.commands();
 
     let mic = vmic::VirtualMic::start(48000, 2);
     let mut child = mic

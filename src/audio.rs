@@ -119,15 +119,20 @@ fn describe(name: &str, e: hound::Error) -> anyhow::Error {
     }
 }
 
-/// Averages interleaved channels into one.
-pub fn to_mono(interleaved: &[f32], channels: usize) -> Vec<f32> {
+/// Averages interleaved frames into one channel, into `mono` (cleared first; no
+/// allocation once it has grown). Files and the live engine both mix with it.
+pub fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
+    mono.clear();
     if channels <= 1 {
-        return interleaved.to_vec();
+        mono.extend_from_slice(interleaved);
+    } else {
+        let c = channels as f32;
+        mono.extend(
+            interleaved
+                .chunks_exact(channels)
+                .map(|f| f.iter().sum::<f32>() / c),
+        );
     }
-    interleaved
-        .chunks_exact(channels)
-        .map(|f| f.iter().sum::<f32>() / channels as f32)
-        .collect()
 }
 
 /// Reads a whole file (at most `max_seconds` of it) as 16 kHz mono.
@@ -136,13 +141,14 @@ pub fn read_mono_16k(path: &Path, max_seconds: f32) -> Result<Vec<f32>> {
     let rate = wav.sample_rate();
     let max_frames = (max_seconds as f64 * rate as f64) as usize;
     let mut all = Vec::new();
-    let mut chunk = Vec::new();
+    let (mut chunk, mut mono) = (Vec::new(), Vec::new());
     while all.len() < max_frames {
         let n = wav.read_chunk(&mut chunk, (max_frames - all.len()).min(65_536))?;
         if n == 0 {
             break;
         }
-        all.extend(to_mono(&chunk, wav.channels()));
+        mix_to_mono(&chunk, wav.channels(), &mut mono);
+        all.extend_from_slice(&mono);
     }
     if all.is_empty() {
         bail!("{}: no audio in file", path.display());

@@ -344,12 +344,12 @@ mod tests {
             push_frames(&mut prod, &stats, channels, block);
             if k % 3 == 2 {
                 read_frames(&mut cons, channels, &mut buf, 7777);
-                crate::engine::mix_to_mono(&buf, channels, &mut mono);
+                crate::audio::mix_to_mono(&buf, channels, &mut mono);
                 resampler.process(&mono, &mut out).unwrap();
             }
         }
         while read_frames(&mut cons, channels, &mut buf, 7777) > 0 {
-            crate::engine::mix_to_mono(&buf, channels, &mut mono);
+            crate::audio::mix_to_mono(&buf, channels, &mut mono);
             resampler.process(&mono, &mut out).unwrap();
         }
         assert_eq!(stats.overruns.load(Ordering::Relaxed), 0);

@@ -2,7 +2,7 @@
 //! interleaved samples at the source's rate -> mono -> 16 kHz (rubato) -> feature frames
 //! computed once each as audio arrives -> every hop, the model on the last second ->
 //! the detector. It runs on the thread that owns the model.
-use crate::audio::{rms, SAMPLE_RATE};
+use crate::audio::{mix_to_mono, rms, SAMPLE_RATE};
 use crate::detect::{Detection, Detector, DetectorConfig};
 use crate::features::FeatureExtractor;
 use crate::model::Model;
@@ -28,21 +28,6 @@ impl Default for EngineConfig {
             inference_delay_ms: 0,
             record_posteriors: false,
         }
-    }
-}
-
-/// Interleaved frames -> their mean, into `mono` (cleared first).
-pub fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
-    mono.clear();
-    if channels == 1 {
-        mono.extend_from_slice(interleaved);
-    } else {
-        let c = channels as f32;
-        mono.extend(
-            interleaved
-                .chunks_exact(channels)
-                .map(|f| f.iter().sum::<f32>() / c),
-        );
     }
 }
 

@@ -206,11 +206,7 @@ fn run(args: Args) -> Result<i32> {
     }
     if let Some(dir) = &args.make_stream {
         let model = Model::open(args.model.as_deref())?;
-        let card = &model.card;
-        let keywords: Vec<String> = (0..card.labels.len())
-            .filter(|&i| card.is_command(i))
-            .map(|i| card.labels[i].clone())
-            .collect();
+        let keywords = model.card.commands();
         let out = args.out.clone().expect("clap requires --out");
         let opts = listen::streams::StreamOptions {
             dir: dir.clone(),
@@ -379,10 +375,7 @@ fn run_scored(
     use listen::score;
     let words = listen::streams::read_truth(truth)?;
     let card = model.card.clone();
-    let commands: Vec<String> = (0..card.labels.len())
-        .filter(|&i| card.is_command(i))
-        .map(|i| card.labels[i].clone())
-        .collect();
+    let commands = card.commands();
     let detector = cfg.detector.clone();
     let run = listen::listen::run_file(model, file, cfg, |_| {})?;
     let tol = args.tolerance_ms;

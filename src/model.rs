@@ -146,6 +146,14 @@ impl ModelCard {
     pub fn is_command(&self, index: usize) -> bool {
         !self.labels[index].starts_with('_')
     }
+
+    /// The command labels, in label order.
+    pub fn commands(&self) -> Vec<String> {
+        (0..self.labels.len())
+            .filter(|&i| self.is_command(i))
+            .map(|i| self.labels[i].clone())
+            .collect()
+    }
 }
 
 struct ConvBn {

@@ -138,7 +138,12 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
     let (mut n_keys, mut n_others) = (0, 0);
     let mut t = sr as f64 * 1.5;
     let spacing = opts.spacing.max(1.5);
+    let mut silent = 0;
     loop {
+        let at = t as usize;
+        if at + sr >= total {
+            break;
+        }
         let keyword = others.is_empty() || rng.f32() as f64 >= opts.unknown_share;
         let pool = if keyword { &keys } else { &others };
         let (label, files) = &pool[rng.below(pool.len())];
@@ -146,12 +151,11 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
         let clip =
             read_clip(path, sr).with_context(|| format!("--make-stream: {}", path.display()))?;
         let Some((a, b)) = voiced_span(&clip, SAMPLE_RATE) else {
+            // A silent clip: this slot stays empty.
+            silent += 1;
+            t += spacing * sr as f64;
             continue;
         };
-        let at = t as usize;
-        if at + sr >= total {
-            break;
-        }
         // Words at -30 to -16 dBFS (voiced part): 10-40 dB above the background.
         let level = 10f32.powf(rng.range(-30.0, -16.0) / 20.0);
         let g = level / rms(&clip[a..b]).max(1e-6);
@@ -174,6 +178,12 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             n_others += 1;
         }
         t += (spacing + rng.range(-0.5, 0.5) as f64) * sr as f64;
+    }
+    if n_keys == 0 {
+        bail!(
+            "{}: no audible command clips{which} ({silent} silent clips drawn); check the recordings",
+            opts.dir.display()
+        );
     }
     let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     if peak > 0.99 {

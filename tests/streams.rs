@@ -166,5 +166,13 @@ fn bad_truth_and_stream_inputs_are_clean_errors() {
         ]),
         &["no clips", "commands"],
     );
+    // Only silent clips of a command: an error, not an endless search for a word.
+    let silent = d.join("silent/left");
+    std::fs::create_dir_all(&silent).unwrap();
+    listen::audio::write_wav(&silent.join("a_nohash_0.wav"), &vec![0.0; 16000], 16000).unwrap();
+    assert_clean_error(
+        &run(&["--make-stream", d.join("silent").to_str().unwrap(), "--out", d.join("o.wav").to_str().unwrap(), "--split", "all", "--minutes", "0.5"]),
+        &["no audible command clips", "silent"],
+    );
     assert!(!d.join("o.wav").exists(), "nothing half-written");
 }
