@@ -221,7 +221,16 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
         let config = cpal::StreamConfig {
             channels: channels as u16,
             sample_rate: rate,
-            buffer_size: cpal::BufferSize::Default,
+            // ~40 ms device periods: small next to the detector's own delay, large
+            // enough that the audio thread does not spin. Measured through ALSA's pulse
+            // plugin over 20 s: the default period cost 3.7% of a core in cpal's thread,
+            // 40 ms 0.2% (20 ms was worse than the default, 15%).
+            buffer_size: match c.buffer_size() {
+                cpal::SupportedBufferSize::Range { min, max } => {
+                    cpal::BufferSize::Fixed((rate / 25).clamp(*min, *max))
+                }
+                _ => cpal::BufferSize::Default,
+            },
         };
         let built = match format {
             SampleFormat::F32 => build::<f32>(&device, &config, prod, stats.clone()),

@@ -168,7 +168,8 @@ pub fn run_live(
                 cap.abandon();
                 bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away?); check it with --list-devices", cap.id);
             }
-            std::thread::sleep(Duration::from_millis(5));
+            // Nothing yet: the device delivers every ~40 ms (see capture::open).
+            std::thread::sleep(Duration::from_millis(20));
         } else {
             last_audio = Instant::now();
             out.clear();
