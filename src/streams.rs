@@ -151,11 +151,17 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
         let clip =
             read_clip(path, sr).with_context(|| format!("--make-stream: {}", path.display()))?;
         let Some((a, b)) = voiced_span(&clip, SAMPLE_RATE) else {
-            // A silent clip: this slot stays empty.
+            // A silent clip: draw another, but not forever.
             silent += 1;
-            t += spacing * sr as f64;
+            if silent >= 1000 {
+                bail!(
+                    "{}: no audible clips{which} (1000 silent clips drawn in a row); check the recordings",
+                    opts.dir.display()
+                );
+            }
             continue;
         };
+        silent = 0;
         // Words at -30 to -16 dBFS (voiced part): 10-40 dB above the background.
         let level = 10f32.powf(rng.range(-30.0, -16.0) / 20.0);
         let g = level / rms(&clip[a..b]).max(1e-6);
@@ -178,12 +184,6 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             n_others += 1;
         }
         t += (spacing + rng.range(-0.5, 0.5) as f64) * sr as f64;
-    }
-    if n_keys == 0 {
-        bail!(
-            "{}: no audible command clips{which} ({silent} silent clips drawn); check the recordings",
-            opts.dir.display()
-        );
     }
     let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     if peak > 0.99 {

@@ -106,9 +106,14 @@ fn truth_scoring_and_sweep() {
     assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
     // Replaying the recorded posteriors at the default settings gives exactly what the
     // streaming detector gave.
+    let default_row = [
+        format!("{:.2}", listen::detect::DEFAULT_THRESHOLD),
+        listen::detect::DEFAULT_SMOOTHING.to_string(),
+        listen::detect::DEFAULT_MIN_WINDOWS.to_string(),
+    ];
     let row: Vec<u64> = table
         .lines()
-        .find(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["0.70", "3", "2"])
+        .find(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == default_row)
         .unwrap_or_else(|| panic!("no default row: {table}"))
         .split_whitespace()
         .skip(6)
@@ -171,8 +176,17 @@ fn bad_truth_and_stream_inputs_are_clean_errors() {
     std::fs::create_dir_all(&silent).unwrap();
     listen::audio::write_wav(&silent.join("a_nohash_0.wav"), &vec![0.0; 16000], 16000).unwrap();
     assert_clean_error(
-        &run(&["--make-stream", d.join("silent").to_str().unwrap(), "--out", d.join("o.wav").to_str().unwrap(), "--split", "all", "--minutes", "0.5"]),
-        &["no audible command clips", "silent"],
+        &run(&[
+            "--make-stream",
+            d.join("silent").to_str().unwrap(),
+            "--out",
+            d.join("o.wav").to_str().unwrap(),
+            "--split",
+            "all",
+            "--minutes",
+            "0.5",
+        ]),
+        &["no audible clips", "silent"],
     );
     assert!(!d.join("o.wav").exists(), "nothing half-written");
 }
