@@ -1,0 +1,53 @@
+//! What the benchmarks share: the binary, and a stream of test-split speakers made from
+//! the shared Speech Commands clips with `listen --make-stream`.
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_listen"))
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/bench/NAME.wav` (+ .csv): `minutes` of test-split speakers from `seed`. None,
+/// with a message, when ../shared is absent.
+pub fn test_stream(name: &str, minutes: f64, seed: u64) -> Option<PathBuf> {
+    let root = root();
+    let shared = root.join("../shared/speech-commands");
+    if !shared.join("unpack").exists() {
+        eprintln!("SKIPPED: ../shared/speech-commands is absent; this benchmark needs it");
+        return None;
+    }
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let data = root.join("target/speech-commands");
+    if !data.join("yes").is_dir() {
+        assert!(Command::new(shared.join("unpack"))
+            .arg(&data)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let wav = out.join(format!("{name}.wav"));
+    let st = Command::new(bin())
+        .args([
+            "--make-stream",
+            data.to_str().unwrap(),
+            "--out",
+            wav.to_str().unwrap(),
+        ])
+        .args([
+            "--minutes",
+            &minutes.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--split",
+            "test",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "--make-stream failed");
+    Some(wav)
+}
