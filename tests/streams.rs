@@ -156,6 +156,17 @@ fn bad_truth_and_stream_inputs_are_clean_errors() {
         ]),
         &["/no/dir"],
     );
+    assert_clean_error(
+        &run(&[
+            "--make-stream",
+            tts_words().to_str().unwrap(),
+            "--out",
+            d.join("o.wav").to_str().unwrap(),
+            "--minutes",
+            "0",
+        ]),
+        &["--minutes 0"],
+    );
     // A folder without any of the model's commands.
     let other = d.join("other/bed");
     std::fs::create_dir_all(&other).unwrap();
