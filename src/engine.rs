@@ -16,6 +16,9 @@ pub struct EngineConfig {
     pub detector: DetectorConfig,
     /// Debugging aid: sleep this long after every model run (simulates a slow machine).
     pub inference_delay_ms: u64,
+    /// Debugging aid: one stall this long at the first model run (a machine that
+    /// hiccups once), to check that overruns are counted and the engine recovers.
+    pub stall_ms: u64,
     /// Keep every window's posteriors (for scoring sweeps over a file).
     pub record_posteriors: bool,
 }
@@ -26,6 +29,7 @@ impl Default for EngineConfig {
             hop_ms: 50,
             detector: DetectorConfig::default(),
             inference_delay_ms: 0,
+            stall_ms: 0,
             record_posteriors: false,
         }
     }
@@ -56,6 +60,7 @@ pub struct Engine {
     /// Samples of latency the resampler adds (subtracted from timestamps).
     delay: u64,
     inference_delay_ms: u64,
+    stall_ms: u64,
     level: f32,
     runs: u64,
     record: bool,
@@ -95,6 +100,7 @@ impl Engine {
             consumed: 0,
             delay,
             inference_delay_ms: cfg.inference_delay_ms,
+            stall_ms: cfg.stall_ms,
             level: 0.0,
             runs: 0,
             record: cfg.record_posteriors,
@@ -190,6 +196,10 @@ impl Engine {
             .model
             .probabilities(&self.batch, self.batch_times.len());
         self.runs += self.batch_times.len() as u64;
+        if self.stall_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.stall_ms));
+            self.stall_ms = 0;
+        }
         if self.inference_delay_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(
                 self.inference_delay_ms * self.batch_times.len() as u64,

@@ -7,7 +7,7 @@
 //!       (--truth: recall, false alarms per hour, latency; --sweep)
 //! live: `capture` (cpal -> lock-free ring buffer) -> `engine` (mono, resample, frames,
 //!       model every hop) -> `detect` (smoothing, threshold, refractory) -> `listen` (loop,
-//!       JSON lines, --exec) and `ui` (terminal display)
+//!       JSON lines, `exec` for --exec) and `ui` (terminal display)
 pub mod audio;
 pub mod augment;
 pub mod capture;
@@ -15,6 +15,7 @@ pub mod dataset;
 pub mod detect;
 pub mod engine;
 pub mod evaluate;
+pub mod exec;
 pub mod features;
 pub mod listen;
 pub mod metrics;

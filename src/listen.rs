@@ -1,6 +1,6 @@
 //! Driving the engine: from a WAV file (`--input`, as fast as the CPU allows) or from the
 //! microphone (live), sending detections to a sink: the terminal display, JSON lines on
-//! stdout, and `--exec` commands run off the audio path.
+//! stdout, and `--exec` commands (`exec`).
 use crate::audio::WavStream;
 use crate::capture::Capture;
 use crate::detect::Detection;
@@ -9,7 +9,6 @@ use crate::model::Model;
 use anyhow::{bail, Result};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 /// What a run over a file found.
@@ -81,55 +80,6 @@ pub fn text_line(d: &Detection) -> String {
 
 /// Runs `--exec` commands on their own thread: detection never waits for them. A full
 /// queue drops the command (counted) rather than block.
-pub struct Executor {
-    tx: SyncSender<Detection>,
-    pub dropped: u64,
-}
-
-impl Executor {
-    pub fn new(command: String) -> Executor {
-        let (tx, rx) = sync_channel::<Detection>(32);
-        std::thread::spawn(move || {
-            let mut children: Vec<std::process::Child> = Vec::new();
-            for d in rx {
-                children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-                let stdout = dup_stderr();
-                let mut cmd = std::process::Command::new("sh");
-                cmd.arg("-c")
-                    .arg(&command)
-                    .env("LISTEN_LABEL", &d.label)
-                    .env("LISTEN_SCORE", format!("{:.4}", d.score))
-                    .env("LISTEN_TIME_MS", d.time_ms.to_string())
-                    .stdin(std::process::Stdio::null());
-                // The command's output goes to stderr so that stdout stays clean JSON.
-                if let Some(fd) = stdout {
-                    cmd.stdout(fd);
-                }
-                match cmd.spawn() {
-                    Ok(c) => children.push(c),
-                    Err(e) => eprintln!("listen: --exec failed to start: {e}"),
-                }
-            }
-        });
-        Executor { tx, dropped: 0 }
-    }
-
-    pub fn run(&mut self, d: &Detection) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(d.clone()) {
-            self.dropped += 1;
-        }
-    }
-}
-
-fn dup_stderr() -> Option<std::process::Stdio> {
-    use std::os::fd::AsFd;
-    std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .ok()
-        .map(std::process::Stdio::from)
-}
-
 /// What the live loop reports to its display after each block.
 pub struct LiveStatus<'a> {
     pub engine: &'a Engine,

@@ -87,6 +87,9 @@ struct Args {
     /// Debugging: sleep this long after each model run (simulates a slow machine).
     #[arg(long, default_value_t = 0, hide = true)]
     inference_delay_ms: u64,
+    /// Debugging: stall once for this long at the first model run.
+    #[arg(long, default_value_t = 0, hide = true)]
+    stall_ms: u64,
 
     /// Model folder. Listening/evaluating: the model to use (default: the bundled one).
     /// Training: where to write it (default: ./listen-model).
@@ -274,6 +277,7 @@ fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
             refractory_ms: args.refractory_ms,
         },
         inference_delay_ms: args.inference_delay_ms,
+        stall_ms: args.stall_ms,
         record_posteriors: args.sweep,
     })
 }
@@ -281,8 +285,18 @@ fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
 fn run_listen(args: &Args) -> Result<i32> {
     let cfg = engine_config(args)?;
     let model = Model::open(args.model.as_deref())?;
-    let mut exec = args.exec.clone().map(listen::listen::Executor::new);
     let json = args.json || !std::io::stdout().is_terminal();
+    // With the terminal display, command output would scribble over it.
+    let live_display = args.input.is_none() && !json;
+    let exec_output = if live_display {
+        listen::exec::ExecOutput::Discard
+    } else {
+        listen::exec::ExecOutput::Stderr
+    };
+    let exec = args
+        .exec
+        .clone()
+        .map(|c| listen::exec::Executor::new(c, exec_output));
     let mut emit = |d: &listen::detect::Detection| {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -292,8 +306,10 @@ fn run_listen(args: &Args) -> Result<i32> {
             writeln!(out, "{}", listen::listen::text_line(d))
         };
         let _ = out.flush();
-        if let Some(e) = exec.as_mut() {
-            e.run(d);
+        match &exec {
+            Some(e) if args.input.is_some() => e.run_waiting(d),
+            Some(e) => e.run(d),
+            None => {}
         }
     };
     if let Some(file) = &args.input {
@@ -301,6 +317,9 @@ fn run_listen(args: &Args) -> Result<i32> {
             return run_scored(args, model, file, truth, cfg);
         }
         let found = listen::listen::run_file(model, file, cfg, &mut emit)?;
+        if let Some(e) = exec {
+            e.finish();
+        }
         if !args.quiet {
             eprintln!(
                 "{}: {} detection(s)",
@@ -341,13 +360,14 @@ fn run_listen(args: &Args) -> Result<i32> {
     }
     // Terminal display; the guard restores the terminal on every way out.
     let guard = listen::ui::TerminalGuard::enter()?;
+    let exec_stats = exec.as_ref().map(|e| e.stats.clone());
     let mut recent_emit = |d: &listen::detect::Detection| {
-        if let Some(e) = exec.as_mut() {
+        if let Some(e) = &exec {
             e.run(d);
         }
     };
     let r = listen::listen::run_live(model, cap, cfg, &mut recent_emit, redraw, |s| {
-        listen::ui::draw(s)?;
+        listen::ui::draw(s, exec_stats.as_deref())?;
         Ok(!listen::ui::quit_requested()?)
     });
     drop(guard);

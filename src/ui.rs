@@ -1,6 +1,6 @@
 //! The live terminal display (crossterm): device and rate, an input level meter, a bar
 //! per keyword with its smoothed score and the threshold marked, the last detections,
-//! overruns. `q`, Esc or Ctrl-C quits; the terminal is restored on every exit path.
+//! overruns, --exec counts. `q`, Esc or Ctrl-C quits; the terminal is restored on every exit path.
 use crate::listen::LiveStatus;
 use anyhow::Result;
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -73,7 +73,7 @@ fn bar(value: f32, width: usize, mark: Option<f32>) -> String {
 }
 
 /// Draws one frame of the display.
-pub fn draw(s: &LiveStatus) -> Result<()> {
+pub fn draw(s: &LiveStatus, exec: Option<&crate::exec::ExecStats>) -> Result<()> {
     let mut out = std::io::stdout();
     let card = &s.engine.model().card;
     let det = s.engine.detector();
@@ -103,6 +103,9 @@ pub fn draw(s: &LiveStatus) -> Result<()> {
             crate::listen::dropped_secs(s.capture)
         )
     });
+    if let Some(e) = exec {
+        lines.push(format!("--exec: {}", e.summary()));
+    }
     lines.push(String::new());
     let sm = det.smoothed();
     for (i, l) in card.labels.iter().enumerate() {

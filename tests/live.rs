@@ -320,3 +320,175 @@ fn a_stalled_worker_counts_overruns_and_keeps_going() {
         l.stderr()
     );
 }
+
+/// JSON detections received so far, with their arrival times.
+fn detections(l: &Running) -> Vec<(Instant, serde_json::Value)> {
+    l.out
+        .try_iter()
+        .map(|(t, s)| {
+            (
+                t,
+                serde_json::from_str(&s).unwrap_or_else(|e| panic!("{e}: {s}")),
+            )
+        })
+        .collect()
+}
+
+/// Each detection printed within 1 s of its word's end being played.
+fn assert_prompt(
+    got: &[(Instant, serde_json::Value)],
+    truth: &[(String, u64, u64)],
+    played: Instant,
+) {
+    for ((at, g), (w, _, end)) in got.iter().zip(truth) {
+        let latency = at.duration_since(played).as_millis() as i64 - *end as i64;
+        assert!(
+            (-300..1000).contains(&latency),
+            "{w}: printed {latency} ms after its end was played ({g})"
+        );
+    }
+}
+
+#[test]
+fn the_engine_recovers_after_a_stall() {
+    let d = scratch("live-stall");
+    let words = ["right", "stop", "yes"];
+    let (wav, truth) = words_wav(&words, &d, "words");
+    let mic = VirtualMic::start(48000, 2);
+    // One 5 s stall at the first model run: the 2 s ring buffer overflows.
+    let mut l = spawn({
+        let mut c = mic.listen();
+        c.args(["--json", "--stall-ms", "5000"]);
+        c
+    });
+    assert!(
+        l.wait_stderr("overrun", Duration::from_secs(30)),
+        "the stall was not reported: {}",
+        l.stderr()
+    );
+    // After the stall: back to normal, words detected promptly.
+    std::thread::sleep(Duration::from_millis(500));
+    let played = Instant::now();
+    mic.play(&wav);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(l.child.id(), "INT");
+    assert_eq!(
+        l.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        l.stderr()
+    );
+    let got = detections(&l);
+    let labels: Vec<&str> = got.iter().map(|g| g.1["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, words, "{}", l.stderr());
+    assert_prompt(&got, &truth, played);
+    // One stall, one warning: no overruns after recovery.
+    let warnings = l.stderr().matches("overrun").count();
+    assert_eq!(warnings, 1, "{}", l.stderr());
+}
+
+#[test]
+fn exec_commands_that_fail_hang_or_flood_never_delay_detection() {
+    let d = scratch("live-exec");
+    let words = ["left", "yes", "right", "no"];
+    let (wav, truth) = words_wav(&words, &d, "words");
+    let mic = VirtualMic::start(48000, 2);
+    let ran = d.join("ran.txt");
+    // Every command logs its label, then: 'left' fails, 'yes' hangs for 20 s, all of
+    // them print 200,000 lines.
+    let script = format!(
+        "echo $LISTEN_LABEL >> {}; yes flood | head -n 200000; \
+         case $LISTEN_LABEL in left) exit 3;; yes) sleep 20;; esac",
+        ran.display()
+    );
+    let mut l = spawn({
+        let mut c = mic.listen();
+        c.args(["--json", "--exec", &script]);
+        c
+    });
+    assert!(
+        l.wait_stderr("listening on", Duration::from_secs(20)),
+        "{}",
+        l.stderr()
+    );
+    let played = Instant::now();
+    mic.play(&wav);
+    assert!(
+        l.wait_stderr("--exec for 'left' exit status: 3", Duration::from_secs(15)),
+        "the failure was not reported"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    signal(l.child.id(), "INT");
+    // The hanging command does not hold listen up either.
+    assert_eq!(l.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let got = detections(&l);
+    let labels: Vec<&str> = got.iter().map(|g| g.1["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, words);
+    assert_prompt(&got, &truth, played);
+    assert_eq!(
+        std::fs::read_to_string(&ran)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        words
+    );
+    assert!(!l.stderr().contains("overrun"));
+}
+
+/// A bounded soak: LISTEN_SOAK_MINUTES (default 2) of words played in real time.
+/// Every word detected, in order and promptly; no overrun; memory flat. The hour-long
+/// soak with unseen speakers is the benchmark (`LISTEN_BENCH_MINUTES=60 cargo bench
+/// --bench live`).
+#[test]
+fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
+    let minutes: f64 = std::env::var("LISTEN_SOAK_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    let d = scratch("live-soak");
+    let vocabulary = ["left", "yes", "stop", "right", "no", "go"];
+    // About 2.6 s per word with its gap.
+    let n = ((minutes * 60.0 / 2.6) as usize).max(6);
+    let mut rng = listen::util::Rng::new(11);
+    let words: Vec<&str> = (0..n)
+        .map(|_| vocabulary[rng.below(vocabulary.len())])
+        .collect();
+    let (wav, truth) = words_wav(&words, &d, "soak");
+    let mic = VirtualMic::start(48000, 2);
+    let mut l = spawn({
+        let mut c = mic.listen();
+        c.arg("--json");
+        c
+    });
+    assert!(
+        l.wait_stderr("listening on", Duration::from_secs(20)),
+        "{}",
+        l.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, rss_start) = procstat::usage(l.child.id());
+    let played = Instant::now();
+    mic.play(&wav);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, rss_end) = procstat::usage(l.child.id());
+    signal(l.child.id(), "INT");
+    assert_eq!(
+        l.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        l.stderr()
+    );
+    let got = detections(&l);
+    let labels: Vec<&str> = got.iter().map(|g| g.1["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, words, "{}", l.stderr());
+    assert_prompt(&got, &truth, played);
+    assert!(!l.stderr().contains("overrun"), "{}", l.stderr());
+    eprintln!("soak: {minutes} min, {n} words, all detected; RSS {rss_start} -> {rss_end} kB");
+    assert!(rss_start > 0 && rss_end > 0);
+    assert!(
+        rss_end < rss_start + 8 * 1024,
+        "memory grew from {rss_start} to {rss_end} kB"
+    );
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub mod procstat;
 pub mod vmic;
 
 pub fn bin() -> PathBuf {
