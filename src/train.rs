@@ -684,6 +684,7 @@ fn write_model_folder(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    util::remove_stale_siblings(out);
     let stage = model::staging_dir(out);
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage)
@@ -738,5 +739,6 @@ fn write_model_folder(
         let _ = std::fs::remove_dir_all(&stage);
         return Err(e);
     }
+    util::sync_dir(&stage)?;
     util::replace_dir_atomic(&stage, out)
 }

@@ -98,6 +98,68 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
+/// Removes `<dest>.tmp-<pid>` / `<dest>.old-<pid>` siblings left behind by a process
+/// that was killed (SIGKILL, power loss) before it could clean up. Siblings of live
+/// processes are left alone: another `listen` may be writing them right now.
+pub fn remove_stale_siblings(dest: &Path) {
+    let (Some(name), Some(parent)) = (dest.file_name(), dest.parent()) else {
+        return;
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let name = name.to_string_lossy();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let file = file.to_string_lossy();
+        let Some(rest) = file.strip_prefix(name.as_ref()) else {
+            continue;
+        };
+        let pid = rest
+            .strip_prefix(".tmp-")
+            .or_else(|| rest.strip_prefix(".old-"))
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| p > 0 && !process_alive(p)) {
+            let path = e.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    if pid == std::process::id() as i32 {
+        return true;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Flushes every file in `dir`, and the folder itself, to disk, so that a power loss
+/// after the rename cannot leave a model folder of empty files.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = e?.path();
+        if path.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {}", path.display()))?;
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot flush {}", dir.display()))
+}
+
 /// Replaces the folder `dest` with the finished folder `staged` in one atomic step
 /// (Linux renameat2 RENAME_EXCHANGE), so that `dest` is always either the old complete
 /// folder or the new complete one, whatever happens in between.
@@ -267,6 +329,36 @@ mod tests {
         assert_eq!(stable_hash(b"0a7c2a8d"), 0x7c75_6216_c96a_70b5);
         assert_eq!(stable_hash(b""), 0xecba_3df2_c338_3c52);
         assert_ne!(stable_hash(b"0a7c2a8d"), stable_hash(b"0a7c2a8e"));
+    }
+
+    #[test]
+    fn stale_siblings_of_dead_processes_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("model");
+        let me = std::process::id();
+        // A pid far above pid_max is never alive.
+        for n in [
+            "model.tmp-999999999".to_string(),
+            "model.old-999999999".into(),
+            format!("model.tmp-{me}"),
+            "model.tmp-abc".into(),
+            "other.tmp-999999999".into(),
+        ] {
+            std::fs::create_dir(tmp.path().join(&n)).unwrap();
+        }
+        remove_stale_siblings(&dest);
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = [
+            "model.tmp-abc".to_string(),
+            format!("model.tmp-{me}"),
+            "other.tmp-999999999".into(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

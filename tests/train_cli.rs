@@ -275,3 +275,82 @@ fn ctrl_c_keeps_the_best_model_and_sigkill_keeps_the_previous_one() {
         "{leftovers:?}"
     );
 }
+
+#[test]
+fn killed_at_random_points_the_model_folder_is_always_whole() {
+    // SIGKILL, SIGTERM and SIGINT at random moments of short runs: while loading,
+    // training, writing plots, or swapping the folder in. After every one the model
+    // folder must load, and be either the previous model byte for byte or a
+    // complete new one. Temp folders of killed runs are cleaned by the next save.
+    let d = scratch("random-kills");
+    let data = tts_words().to_str().unwrap().to_string();
+    let model = d.join("m");
+    let args = [
+        "--train",
+        &data,
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--quiet",
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t0 = std::time::Instant::now();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full_run_ms = t0.elapsed().as_millis() as u64;
+    let cases: u64 = std::env::var("LISTEN_KILL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut kept_old, mut got_new) = (0, 0);
+    for case in 0..cases {
+        let before = std::fs::read(model.join("model.safetensors")).unwrap();
+        let sig = [libc::SIGKILL, libc::SIGTERM, libc::SIGINT][next(3) as usize];
+        // Up to 20% past a typical full run, so some kills land during the save.
+        let delay = next(full_run_ms * 12 / 10 + 1);
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        let m = listen::model::Model::load(&model, tch::Device::Cpu).unwrap_or_else(|e| {
+            panic!("case {case}: signal {sig} after {delay} ms left a broken model: {e:#}")
+        });
+        assert_eq!(m.card.labels.len(), 5, "case {case}");
+        let after = std::fs::read(model.join("model.safetensors")).unwrap();
+        if after == before {
+            kept_old += 1;
+        } else {
+            got_new += 1;
+            // A new folder is only swapped in whole: card and weights agree, and the
+            // plots and report written before the swap are there too.
+            for f in ["model.json", "history.csv", "report.txt", "history.png"] {
+                assert!(model.join(f).exists(), "case {case}: {f} missing");
+            }
+        }
+        eprintln!("case {case}: signal {sig} at {delay} ms -> {status}");
+    }
+    assert_eq!(kept_old + got_new, cases);
+    // One clean run removes what the killed ones left behind.
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "m")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
