@@ -64,6 +64,19 @@ pub fn tts_words() -> &'static Path {
             .join("test-data")
             .join(format!("tts-words-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
+        // Folders of test binaries that have exited are garbage.
+        if let Ok(entries) = std::fs::read_dir(d.parent().unwrap()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix("tts-words-")
+                    .and_then(|p| p.parse::<i32>().ok());
+                // SAFETY: signal 0 only checks that the process exists.
+                if pid.is_some_and(|p| unsafe { libc::kill(p, 0) } != 0) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let st = Command::new(root().join("scripts/synth-clips"))
             .args([
                 d.to_str().unwrap(),
