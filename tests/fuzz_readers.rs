@@ -117,7 +117,7 @@ impl WavCase {
 
     fn bytes(&self) -> Vec<u8> {
         let bytes_per_sample = (self.bits as usize).div_ceil(8).min(8);
-        let n = self.frames * self.channels.min(8) as usize;
+        let n = self.frames * self.channels.min(audio::MAX_CHANNELS) as usize;
         let mut data = Vec::with_capacity(n * bytes_per_sample);
         for i in 0..n {
             let v = self.sample(i);
