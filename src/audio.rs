@@ -198,10 +198,16 @@ pub fn write_wav(path: &Path, samples: &[f32], rate: u32) -> Result<()> {
 /// 10 ms frame whose level is within 20 dB of the loudest frame (and above -50 dBFS).
 /// None for silence.
 pub fn voiced_span(x: &[f32], rate: u32) -> Option<(usize, usize)> {
+    voiced_span_above(x, rate, 10f32.powf(-50.0 / 20.0))
+}
+
+/// [`voiced_span`] with the lowest level that counts as sound given (e.g. a few times
+/// the measured room noise).
+pub fn voiced_span_above(x: &[f32], rate: u32, min_level: f32) -> Option<(usize, usize)> {
     let hop = (rate as usize / 100).max(1);
     let levels: Vec<f32> = x.chunks(hop).map(rms).collect();
     let peak = levels.iter().copied().fold(0.0f32, f32::max);
-    let floor = (peak * 0.1).max(10f32.powf(-50.0 / 20.0));
+    let floor = (peak * 0.1).max(min_level);
     if peak < floor {
         return None;
     }

@@ -296,6 +296,23 @@ impl Capture {
         }
     }
 
+    /// Fails (and gives the stream up) when the device reported a fatal error or has
+    /// delivered nothing since `last_audio` for 3 s.
+    pub fn check_alive(&mut self, last_audio: std::time::Instant) -> Result<()> {
+        if let Some(why) = self.stats.failure() {
+            self.abandon();
+            bail!(
+                "the audio device '{}' stopped: {why}; check it with --list-devices",
+                self.id
+            );
+        }
+        if last_audio.elapsed() > std::time::Duration::from_secs(3) {
+            self.abandon();
+            bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away?); check it with --list-devices", self.id);
+        }
+        Ok(())
+    }
+
     /// Moves up to `max` available samples (whole frames) into `out` (cleared first).
     pub fn read(&mut self, out: &mut Vec<f32>, max: usize) -> usize {
         read_frames(&mut self.consumer, self.channels, out, max)

@@ -13,6 +13,10 @@ pub const NOISE_DIR: &str = "_background_noise_";
 /// Percentages of the split (train gets the rest).
 pub const VALIDATION_PCT: f64 = 10.0;
 pub const TEST_PCT: f64 = 10.0;
+/// A folder with clips from fewer speakers than this cannot hold speakers out (one
+/// user recording their own word): its clips are split by file name instead, so that
+/// the word still has training clips.
+pub const MIN_SPEAKERS_TO_SPLIT: usize = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Split {
@@ -62,10 +66,14 @@ pub fn is_synthetic(file_name: &str) -> bool {
 /// Deterministic split: by a hash of the speaker when the name carries one (so no
 /// speaker is in two splits, whatever the seed), else by a seeded hash of the name.
 pub fn split_of(file_name: &str, seed: u64) -> Split {
-    let h = match speaker_of(file_name) {
-        Some(s) => stable_hash(s.as_bytes()),
-        None => stable_hash(format!("{seed}:{file_name}").as_bytes()),
-    };
+    match speaker_of(file_name) {
+        Some(s) => split_by_hash(&s),
+        None => split_by_hash(&format!("{seed}:{file_name}")),
+    }
+}
+
+fn split_by_hash(key: &str) -> Split {
+    let h = stable_hash(key.as_bytes());
     let pct = (h % 1_000_000) as f64 / 10_000.0;
     if pct < VALIDATION_PCT {
         Split::Validation
@@ -194,6 +202,7 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
             });
         }
     }
+    split_thin_folders(&mut clips, seed);
     if clips.is_empty() {
         bail!(
             "{}: no WAV clips found in its subfolders (expected DIR/<label>/*.wav)",
@@ -215,6 +224,56 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
         clips,
         noise_files,
     })
+}
+
+/// Folders whose clips come from fewer than [`MIN_SPEAKERS_TO_SPLIT`] speakers: split
+/// by a seeded hash of the file name rather than by speaker.
+fn split_thin_folders(clips: &mut [ClipRef], seed: u64) {
+    let mut speakers: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for c in clips.iter().filter(|c| !c.synthetic) {
+        speakers
+            .entry(c.folder.as_str())
+            .or_default()
+            .insert(c.speaker.as_deref().unwrap_or(""));
+    }
+    let thin: Vec<String> = speakers
+        .into_iter()
+        .filter(|(_, s)| s.len() < MIN_SPEAKERS_TO_SPLIT)
+        .map(|(f, _)| f.to_string())
+        .collect();
+    for c in clips
+        .iter_mut()
+        .filter(|c| !c.synthetic && thin.contains(&c.folder))
+    {
+        let name = c.path.file_name().unwrap_or_default().to_string_lossy();
+        c.split = split_by_hash(&format!("{seed}:{name}"));
+    }
+}
+
+/// Puts `base` labels first, in their order (a model being fine-tuned keeps its output
+/// rows), then the scan's other labels; clip labels are renumbered to match.
+pub fn with_base_labels(mut scan: Scan, base: &[String]) -> Scan {
+    let mut labels: Vec<String> = base.to_vec();
+    for l in &scan.labels {
+        if !labels.contains(l) {
+            labels.push(l.clone());
+        }
+    }
+    let map: Vec<usize> = scan
+        .labels
+        .iter()
+        .map(|l| {
+            labels
+                .iter()
+                .position(|x| x == l)
+                .expect("every label kept")
+        })
+        .collect();
+    for c in &mut scan.clips {
+        c.label = map[c.label];
+    }
+    scan.labels = labels;
+    scan
 }
 
 fn names(v: &[&(String, PathBuf)]) -> String {
@@ -311,5 +370,60 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(speaker_of("take1.wav"), None);
         assert_eq!(speaker_of("abc_nohash_1.wav").as_deref(), Some("abc"));
+    }
+
+    fn touch_clips(root: &Path, folder: &str, speakers: usize, per: usize) {
+        let d = root.join(folder);
+        std::fs::create_dir_all(&d).unwrap();
+        for s in 0..speakers {
+            for n in 0..per {
+                std::fs::write(d.join(format!("spk{s:03}_nohash_{n}.wav")), b"").unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn one_speakers_word_is_split_by_clip_and_many_speakers_by_speaker() {
+        let tmp = tempfile::tempdir().unwrap();
+        touch_clips(tmp.path(), "lights", 1, 60);
+        touch_clips(tmp.path(), "left", 200, 2);
+        let scan = scan(tmp.path(), None, 1).unwrap();
+        let count = |folder: &str, s: Split| {
+            scan.clips
+                .iter()
+                .filter(|c| c.folder == folder && c.split == s)
+                .count()
+        };
+        // One speaker: every split gets some of their clips, training most.
+        assert!(
+            count("lights", Split::Train) >= 40,
+            "{}",
+            count("lights", Split::Train)
+        );
+        assert!(count("lights", Split::Validation) > 0 && count("lights", Split::Test) > 0);
+        // Many speakers: no speaker in two splits.
+        let mut seen: BTreeMap<&str, Split> = BTreeMap::new();
+        for c in scan.clips.iter().filter(|c| c.folder == "left") {
+            let spk = c.speaker.as_deref().unwrap();
+            assert_eq!(*seen.entry(spk).or_insert(c.split), c.split);
+        }
+    }
+
+    #[test]
+    fn base_labels_come_first_and_clips_follow_their_label() {
+        let tmp = tempfile::tempdir().unwrap();
+        touch_clips(tmp.path(), "lights", 6, 1);
+        touch_clips(tmp.path(), "left", 6, 1);
+        let base: Vec<String> = ["_silence_", "_unknown_", "left", "right"]
+            .map(String::from)
+            .to_vec();
+        let s = with_base_labels(scan(tmp.path(), None, 1).unwrap(), &base);
+        assert_eq!(
+            s.labels,
+            ["_silence_", "_unknown_", "left", "right", "lights"]
+        );
+        for c in &s.clips {
+            assert_eq!(s.labels[c.label], c.folder);
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! live: `capture` (cpal -> lock-free ring buffer) -> `engine` (mono, resample, frames,
 //!       model every hop) -> `detect` (smoothing, threshold, refractory) -> `listen` (loop,
 //!       JSON lines, `exec` for --exec) and `ui` (terminal display)
+//! your own words: `capture` -> `record` (--record: room noise, takes cut out by voice
+//!       activity, centred 1 s clips) -> `train` (--from: fine-tuning)
 pub mod audio;
 pub mod augment;
 pub mod capture;
@@ -21,6 +23,7 @@ pub mod listen;
 pub mod metrics;
 pub mod model;
 pub mod plots;
+pub mod record;
 pub mod resample;
 pub mod score;
 pub mod streams;

@@ -6,7 +6,7 @@ use crate::capture::Capture;
 use crate::detect::Detection;
 use crate::engine::{Engine, EngineConfig};
 use crate::model::Model;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -105,19 +105,9 @@ pub fn run_live(
     let mut last_draw = Instant::now() - redraw;
     let mut last_audio = Instant::now();
     loop {
-        if let Some(why) = cap.stats.failure() {
-            cap.abandon();
-            bail!(
-                "the audio device '{}' stopped: {why}; check it with --list-devices",
-                cap.id
-            );
-        }
         let n = cap.read(&mut buf, cap.rate as usize / 10 * cap.channels);
         if n == 0 {
-            if last_audio.elapsed() > Duration::from_secs(3) {
-                cap.abandon();
-                bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away?); check it with --list-devices", cap.id);
-            }
+            cap.check_alive(last_audio)?;
             // Nothing yet: the device delivers every ~40 ms (see capture::open).
             std::thread::sleep(Duration::from_millis(20));
         } else {

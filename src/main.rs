@@ -61,6 +61,20 @@ struct Args {
     /// With --sweep: where to draw the DET curve (default: beside --input, *-det.png).
     #[arg(long, value_name = "PNG")]
     plot: Option<PathBuf>,
+    /// Record your own clips of WORD from the microphone (with --into DIR): a countdown,
+    /// a level meter, the word cut out and saved centred as DIR/WORD/<speaker>_nohash_<n>.wav.
+    #[arg(long, value_name = "WORD", help_heading = "Modes", requires = "into")]
+    record: Option<String>,
+    /// With --record: the data folder (one subfolder per word, as --train reads).
+    #[arg(long, value_name = "DIR")]
+    into: Option<PathBuf>,
+    /// With --record: how many clips to record.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// With --record: your name in the clips' names (default: your login name); training
+    /// keeps each speaker's clips out of the test split of another's.
+    #[arg(long, value_name = "NAME")]
+    speaker: Option<String>,
     /// List audio input devices with their default rate, channels and sample format.
     #[arg(long, help_heading = "Modes")]
     list_devices: bool,
@@ -113,11 +127,15 @@ struct Args {
     #[arg(long, default_value_t = 1, help_heading = "Training")]
     seed: u64,
     /// Network: tcresnet (default, ~66k parameters) or tutorial (the tutorial's 29.5M CNN).
-    #[arg(long, default_value = "tcresnet", help_heading = "Training")]
-    arch: String,
-    /// Peak learning rate (AdamW, warm-up then cosine decay).
-    #[arg(long, default_value_t = 3e-3, help_heading = "Training")]
-    lr: f64,
+    #[arg(long, help_heading = "Training")]
+    arch: Option<String>,
+    /// Fine-tune from a model (a folder; no value: the bundled one) instead of starting
+    /// afresh: its labels are kept, the folders of DIR add new ones.
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "bundled", requires = "train", help_heading = "Training")]
+    from: Option<String>,
+    /// Peak learning rate (AdamW, warm-up then cosine decay). Default 3e-3, 1e-3 with --from.
+    #[arg(long, help_heading = "Training")]
+    lr: Option<f64>,
     /// Stop after this many epochs without a better validation loss.
     #[arg(long, default_value_t = 10, help_heading = "Training")]
     patience: usize,
@@ -232,6 +250,9 @@ fn run(args: Args) -> Result<i32> {
             s.csv.display()
         );
         return Ok(0);
+    }
+    if let Some(word) = &args.record {
+        return run_record(&args, word);
     }
     if args.list_devices {
         let devices = listen::capture::list_devices()?;
@@ -374,6 +395,63 @@ fn run_listen(args: &Args) -> Result<i32> {
     r.map(|_| 0)
 }
 
+fn run_record(args: &Args, word: &str) -> Result<i32> {
+    use listen::record;
+    let opts = record::RecordOptions {
+        word: word.to_string(),
+        into: args.into.clone().expect("clap requires --into"),
+        count: args.count,
+        speaker: args.speaker.clone().unwrap_or_else(record::default_speaker),
+        room_secs: 3.0,
+        take_secs: 2.5,
+        beat: std::time::Duration::from_millis(600),
+        meter: std::io::stderr().is_terminal(),
+    };
+    // Names first: a bad word should not wait for the device.
+    record::check_word(&opts.word)?;
+    record::check_speaker(&opts.speaker)?;
+    let cap = listen::capture::open(args.device.as_deref(), 5.0)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let done = record::record(&opts, cap, &stop)?;
+    eprintln!(
+        "{}saved {} clip(s) of '{}' in {} ({} take(s) refused){}",
+        if done.interrupted {
+            "\nStopped: "
+        } else {
+            "Done: "
+        },
+        done.saved.len(),
+        opts.word,
+        opts.into.join(&opts.word).display(),
+        done.refused,
+        if done.saved.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ". Next: listen --train {} --from (fine-tunes the bundled model with your words)",
+                opts.into.display()
+            )
+        }
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "word": opts.word,
+                "saved": done.saved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "room": done.room.map(|p| p.display().to_string()),
+                "refused": done.refused,
+                "interrupted": done.interrupted,
+            })
+        );
+    }
+    Ok(if done.interrupted { 130 } else { 0 })
+}
+
 fn parse_split(name: &str) -> Result<Option<Split>> {
     Ok(match name {
         "all" => None,
@@ -490,8 +568,17 @@ fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {
     opts.batch_size = args.batch_size;
     opts.seed = args.seed;
     opts.device = device;
-    opts.arch = listen::model::Arch::by_name(&args.arch)?;
-    opts.lr = args.lr;
+    if let (Some(a), Some(_)) = (&args.arch, &args.from) {
+        bail!("--arch {a}: a fine-tuned model keeps the architecture of --from; leave out --arch");
+    }
+    opts.arch = listen::model::Arch::by_name(args.arch.as_deref().unwrap_or("tcresnet"))?;
+    opts.from = args.from.clone();
+    opts.lr = args
+        .lr
+        .unwrap_or(if args.from.is_some() { 1e-3 } else { 3e-3 });
+    if !(opts.lr > 0.0 && opts.lr < 1.0) {
+        bail!("--lr {}: use a value between 0 and 1, e.g. 3e-3", opts.lr);
+    }
     opts.patience = args.patience;
     opts.time_budget = args.time_budget;
     opts.threads = threads(args);

@@ -48,6 +48,14 @@ impl Arch {
         }
     }
 
+    /// Name of the output layer (one row per label).
+    pub fn output_layer(&self) -> &'static str {
+        match self {
+            Arch::TcResnet { .. } => "fc",
+            Arch::Tutorial => "fc2",
+        }
+    }
+
     /// The feature front-end the architecture was designed for.
     pub fn default_features(&self) -> FeatureConfig {
         match self {
@@ -446,6 +454,56 @@ impl Model {
             .collect()
     }
 
+    /// A model for `labels` that starts from `base`: same architecture, features and
+    /// normalisation; every layer copied, and the output layer's rows copied for the
+    /// labels `base` already has (new labels start from fresh rows).
+    pub fn grow_from(base: &Model, labels: Vec<String>, device: Device) -> Result<Model> {
+        let mut card = ModelCard::new(
+            base.card.arch.clone(),
+            labels,
+            base.card.features.clone(),
+            base.card.normalisation.clone(),
+        );
+        card.fine_tuned_from = Some(base.source.clone());
+        let m = Model::new(card, device)?;
+        let from = base.vs.variables();
+        // Output row of each new label in the base model, if it has one.
+        let rows: Vec<Option<i64>> = m
+            .card
+            .labels
+            .iter()
+            .map(|l| {
+                base.card
+                    .labels
+                    .iter()
+                    .position(|b| b == l)
+                    .map(|i| i as i64)
+            })
+            .collect();
+        let head = base.card.arch.output_layer();
+        let mut vars = m.vs.variables();
+        tch::no_grad(|| -> Result<()> {
+            for (name, var) in vars.iter_mut() {
+                let src = from
+                    .get(name)
+                    .ok_or_else(|| anyhow!("{}: has no tensor '{name}'", base.source))?
+                    .to_device(device);
+                if name.starts_with(&format!("{head}.")) {
+                    // The output layer: one row per label.
+                    for (i, r) in rows.iter().enumerate() {
+                        if let Some(r) = r {
+                            var.get(i as i64).copy_(&src.get(*r));
+                        }
+                    }
+                } else {
+                    var.copy_(&src);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(m)
+    }
+
     /// Writes weights and card into `dir` (which must exist).
     pub fn write_into(&self, dir: &Path) -> Result<()> {
         let mut named: Vec<(String, Tensor)> = self
@@ -505,6 +563,42 @@ mod tests {
                 std: vec![1.0; bins],
             },
         )
+    }
+
+    #[test]
+    fn a_grown_model_answers_like_its_base_on_the_old_labels() {
+        for arch in [Arch::default_tcresnet(), Arch::Tutorial] {
+            tch::manual_seed(3);
+            let mut base = Model::new(card(arch.clone(), 4), Device::Cpu).unwrap();
+            base.source = "base".into();
+            let mut labels = base.card.labels.clone();
+            labels.swap(0, 1);
+            labels.push("lights".into());
+            let grown = Model::grow_from(&base, labels, Device::Cpu).unwrap();
+            assert_eq!(grown.card.fine_tuned_from.as_deref(), Some("base"));
+            let f = &base.card.features;
+            let x = Tensor::randn(
+                [3, f.n_frames() as i64, f.n_bins() as i64],
+                (Kind::Float, Device::Cpu),
+            );
+            let a = base.forward_t(&x, false);
+            let b = grown.forward_t(&x, false);
+            assert_eq!(b.size(), [3, 5]);
+            // Same logits for the same labels, wherever they now sit.
+            let diff = (a.select(1, 0) - b.select(1, 1))
+                .abs()
+                .max()
+                .double_value(&[])
+                + (a.select(1, 1) - b.select(1, 0))
+                    .abs()
+                    .max()
+                    .double_value(&[])
+                + (a.narrow(1, 2, 2) - b.narrow(1, 2, 2))
+                    .abs()
+                    .max()
+                    .double_value(&[]);
+            assert!(diff < 1e-5, "{arch:?}: {diff}");
+        }
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub struct TrainOptions {
     pub threads: usize,
     /// Hide progress bars (tests, CI logs).
     pub quiet: bool,
+    /// Fine-tune from this model (a folder, or "bundled") instead of starting afresh.
+    pub from: Option<String>,
+    /// Fine-tuning: weight of the distillation loss that keeps the base model's answers
+    /// on its own labels (learning without forgetting).
+    pub distill: f64,
 }
 
 impl TrainOptions {
@@ -57,6 +62,8 @@ impl TrainOptions {
             time_budget: None,
             threads: 2,
             quiet: false,
+            from: None,
+            distill: 1.0,
         }
     }
 }
@@ -180,18 +187,63 @@ fn silence_examples(
         .collect()
 }
 
+/// The model to fine-tune from: a model folder, or "bundled".
+pub fn open_base(from: &str, device: Device) -> Result<Model> {
+    let p = Path::new(from);
+    if from == "bundled" && !p.exists() {
+        let mut m = Model::bundled()?;
+        if device != Device::Cpu {
+            m.vs.set_device(device);
+        }
+        return Ok(m);
+    }
+    Model::load(p, device).context("--from")
+}
+
+/// Fewest draws of each label per epoch.
+const MIN_DRAWS: usize = 128;
+
+/// Distillation temperature for fine-tuning.
+const DISTILL_T: f64 = 2.0;
+
 pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     let t0 = Instant::now();
     tch::set_num_threads(opts.threads.max(1) as i32);
     tch::manual_seed(opts.seed as i64);
-    let features = opts.arch.default_features();
+    let base = match &opts.from {
+        Some(f) => Some(open_base(f, opts.device)?),
+        None => None,
+    };
+    let arch = base
+        .as_ref()
+        .map(|b| b.card.arch.clone())
+        .unwrap_or_else(|| opts.arch.clone());
+    let features = match &base {
+        Some(b) => b.card.features.clone(),
+        None => arch.default_features(),
+    };
     let len = features.clip_samples;
     if opts.batch_size == 0 || opts.epochs == 0 {
         bail!("--epochs and --batch-size must be at least 1");
     }
 
     // ---- data -------------------------------------------------------------------
-    let scan = dataset::scan(&opts.data, opts.words.as_deref(), opts.seed)?;
+    let scan = match &base {
+        None => dataset::scan(&opts.data, opts.words.as_deref(), opts.seed)?,
+        Some(b) => {
+            // The base model's commands stay commands; --words adds to them.
+            let words = opts.words.as_ref().map(|ws| {
+                let mut all = b.card.commands();
+                all.extend(ws.iter().cloned());
+                all.retain(|w| opts.data.join(w).is_dir() || ws.contains(w));
+                all
+            });
+            dataset::with_base_labels(
+                dataset::scan(&opts.data, words.as_deref(), opts.seed)?,
+                &b.card.labels,
+            )
+        }
+    };
     let labels = scan.labels.clone();
     let silence = labels.iter().position(|l| l == SILENCE);
     log(
@@ -279,13 +331,31 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     }
     let counts = dataset::counts(&kept, labels.len());
     let train_counts = &counts[&Split::Train];
+    if let Some(b) = &base {
+        let missing: Vec<&str> = (0..b.card.labels.len())
+            .filter(|&i| b.card.is_command(i) && train_counts[i] == 0)
+            .map(|i| labels[i].as_str())
+            .collect();
+        if !missing.is_empty() && labels.len() > b.card.labels.len() {
+            eprintln!(
+                "warning: {} has no clips of {}: the new words are never trained against them and may fire on them; add a few dozen clips of each (folders from Speech Commands, `listen --record`, or `scripts/synth-clips {} {}`)",
+                opts.data.display(),
+                missing.join(", "),
+                opts.data.display(),
+                missing.join(",")
+            );
+        }
+    }
     let real: Vec<f64> = train_counts
         .iter()
         .enumerate()
         .filter(|(i, &n)| Some(*i) != silence && n > 0)
         .map(|(_, &n)| n as f64)
         .collect();
-    let target = util::median(&real).max(1.0) as usize;
+    // Every label is drawn `target` times an epoch (thin ones oversampled, each draw
+    // augmented afresh); at least MIN_DRAWS, so that a few dozen clips of a new word
+    // still make an epoch worth the name.
+    let target = util::median(&real).max(MIN_DRAWS as f64) as usize;
     // _silence_ examples for held-out splits: as many as an average label has there.
     for s in [Split::Validation, Split::Test] {
         if let Some(si) = silence {
@@ -310,24 +380,42 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         .unwrap_or_default();
     let sil_feats = features_of(&mut fe, None, &sil_train);
     norm_blocks.extend(sil_feats.chunks(features.n_frames() * features.n_bins()));
-    let norm = Normalisation::fit(norm_blocks.into_iter(), features.n_bins());
+    // Fine-tuning keeps the base model's normalisation: its layers were trained on it.
+    let norm = match &base {
+        Some(b) => b.card.normalisation.clone(),
+        None => Normalisation::fit(norm_blocks.into_iter(), features.n_bins()),
+    };
     drop(train_plain);
     let val_x = features_of(&mut fe, Some(&norm), &splits[1].clips);
     let test_x = features_of(&mut fe, Some(&norm), &splits[2].clips);
 
-    let mut card = ModelCard::new(
-        opts.arch.clone(),
-        labels.clone(),
-        features.clone(),
-        norm.clone(),
-    );
-    let mut model = Model::new(card.clone(), opts.device)?;
-    card.parameters = model.card.parameters;
+    let mut model = match &base {
+        Some(b) => Model::grow_from(b, labels.clone(), opts.device)?,
+        None => Model::new(
+            ModelCard::new(arch.clone(), labels.clone(), features.clone(), norm.clone()),
+            opts.device,
+        )?,
+    };
+    let mut card = model.card.clone();
+    if let Some(b) = &base {
+        log(
+            opts.quiet,
+            format!(
+                "Fine-tuning {} ({}): keeps its labels, adds {}",
+                b.source,
+                b.card.labels.join(", "),
+                match &labels[b.card.labels.len()..] {
+                    [] => "none".to_string(),
+                    new => new.join(", "),
+                }
+            ),
+        );
+    }
     log(
         opts.quiet,
         format!(
             "Model: {:?}, {} parameters; {} train / {} validation / {} test examples; device {:?}",
-            opts.arch,
+            arch,
             card.parameters,
             splits[0].clips.len(),
             splits[1].clips.len(),
@@ -514,8 +602,20 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 .to_device(opts.device);
             let y = Tensor::from_slice(&ys).to_device(opts.device);
             let logits = model.forward_t(&x, true);
-            let loss =
+            let mut loss =
                 logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.05);
+            if let Some(bm) = base.as_ref().filter(|_| opts.distill > 0.0) {
+                // Learning without forgetting (Li & Hoiem 2016): on every example, the
+                // new model's answer over the base model's labels stays close to the
+                // base model's, so old commands keep working without their data.
+                let n_old = bm.card.labels.len() as i64;
+                let teacher =
+                    tch::no_grad(|| (bm.forward_t(&x, false) / DISTILL_T).softmax(-1, Kind::Float));
+                let student = (logits.narrow(1, 0, n_old) / DISTILL_T).log_softmax(-1, Kind::Float);
+                let kl =
+                    (&teacher * ((&teacher + 1e-8).log() - student)).sum(Kind::Float) / b as f64;
+                loss = loss + kl * (opts.distill * DISTILL_T * DISTILL_T);
+            }
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
             let c = logits
@@ -640,6 +740,19 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         "seconds_per_epoch": train_seconds / history.len().max(1) as f64,
         "interrupted": interrupted,
     });
+    if let Some(b) = &base {
+        card.training["fine_tuning"] = serde_json::json!({
+            "from": b.source,
+            "base_labels": b.card.labels,
+            "new_labels": labels[b.card.labels.len()..],
+            "base_labels_without_clips": b.card.labels.iter().enumerate()
+                .filter(|(i, l)| !l.starts_with('_') && train_counts[*i] == 0)
+                .map(|(_, l)| l.clone()).collect::<Vec<_>>(),
+            "distillation_weight": opts.distill,
+            "distillation_temperature": DISTILL_T,
+            "normalisation": "kept from the base model",
+        });
+    }
     card.metrics = serde_json::json!({"test": report.json()});
     model.card = card.clone();
 

@@ -492,3 +492,115 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
         "memory grew from {rss_start} to {rss_end} kB"
     );
 }
+
+#[test]
+fn record_saves_centred_clips_refuses_bad_takes_and_never_overwrites() {
+    let d = scratch("record");
+    let into = d.join("mine");
+    let word_dir = into.join("lights");
+    std::fs::create_dir_all(&word_dir).unwrap();
+    // A clip the user already has: it must survive, byte for byte.
+    std::fs::write(word_dir.join("tester_nohash_0.wav"), b"an older take").unwrap();
+    let word = spoken("lights", &d);
+    let pad = |x: &[f32], gain: f32| {
+        let mut v = vec![0.0f32; 3200];
+        v.extend(x.iter().map(|s| (s * gain).clamp(-1.0, 1.0)));
+        v.extend(vec![0.0f32; 3200]);
+        v
+    };
+    let normal = d.join("lights.wav");
+    write_wav(&normal, &pad(&word, 1.0), 16_000).unwrap();
+    let clipped = d.join("lights-clipped.wav");
+    write_wav(&clipped, &pad(&word, 12.0), 16_000).unwrap();
+
+    let mic = VirtualMic::start(48000, 2);
+    let mut cmd = mic.listen();
+    cmd.args([
+        "--record",
+        "lights",
+        "--into",
+        into.to_str().unwrap(),
+        "--count",
+        "3",
+        "--speaker",
+        "tester",
+    ]);
+    let mut l = spawn(cmd);
+    assert!(
+        l.wait_stderr("Room noise", Duration::from_secs(30)),
+        "{}",
+        l.stderr()
+    );
+    // What the test does at each "now": say it, say nothing, shout it, say it, say it.
+    let plan = [
+        Some(&normal),
+        None,
+        Some(&clipped),
+        Some(&normal),
+        Some(&normal),
+    ];
+    for (i, what) in plan.iter().enumerate() {
+        assert!(
+            l.wait_stderr("say 'lights' now", Duration::from_secs(20)),
+            "prompt {i}: {}",
+            l.stderr()
+        );
+        if let Some(wav) = what {
+            mic.play(wav);
+        }
+    }
+    assert_eq!(
+        l.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        l.stderr()
+    );
+    let err = l.stderr();
+    assert!(err.contains("refused, heard nothing"), "{err}");
+    assert!(err.contains("refused, clipped"), "{err}");
+    assert!(err.contains("saved 3 clip(s) of 'lights'"), "{err}");
+    assert_eq!(
+        std::fs::read(word_dir.join("tester_nohash_0.wav")).unwrap(),
+        b"an older take"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&word_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "tester_nohash_0.wav",
+            "tester_nohash_1.wav",
+            "tester_nohash_2.wav",
+            "tester_nohash_3.wav"
+        ]
+    );
+    for n in 1..=3 {
+        let p = word_dir.join(format!("tester_nohash_{n}.wav"));
+        let spec = hound::WavReader::open(&p).unwrap().spec();
+        assert_eq!((spec.sample_rate, spec.channels), (16_000, 1), "{n}");
+        let x = listen::audio::read_clip(&p, 16_000).unwrap();
+        assert_eq!(
+            hound::WavReader::open(&p).unwrap().duration(),
+            16_000,
+            "{n}: one second"
+        );
+        let (s, e) = listen::audio::voiced_span(&x, 16_000).unwrap();
+        let mid = (s + e) as i64 / 2;
+        assert!((mid - 8_000).abs() < 1_600, "clip {n}: word at {s}..{e}");
+        // The whole word is in: as long as the one played (within 25%).
+        let played = listen::audio::voiced_span(&word, 16_000).unwrap();
+        let (len, want) = ((e - s) as f64, (played.1 - played.0) as f64);
+        assert!(
+            (len / want - 1.0).abs() < 0.25,
+            "clip {n}: {len} vs {want} samples"
+        );
+    }
+    let noise: Vec<_> = std::fs::read_dir(into.join("_background_noise_"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(noise, ["room_tester_0.wav"]);
+}

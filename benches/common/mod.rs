@@ -11,17 +11,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/bench/NAME.wav` (+ .csv): `minutes` of test-split speakers from `seed`. None,
+/// The shared Speech Commands clips, unpacked once into target/speech-commands. None,
 /// with a message, when ../shared is absent.
-pub fn test_stream(name: &str, minutes: f64, seed: u64) -> Option<PathBuf> {
+pub fn speech_commands() -> Option<PathBuf> {
     let root = root();
     let shared = root.join("../shared/speech-commands");
     if !shared.join("unpack").exists() {
         eprintln!("SKIPPED: ../shared/speech-commands is absent; this benchmark needs it");
         return None;
     }
-    let out = root.join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
     let data = root.join("target/speech-commands");
     if !data.join("yes").is_dir() {
         assert!(Command::new(shared.join("unpack"))
@@ -30,6 +28,17 @@ pub fn test_stream(name: &str, minutes: f64, seed: u64) -> Option<PathBuf> {
             .unwrap()
             .success());
     }
+    Some(data)
+}
+
+/// `target/bench/NAME.wav` (+ .csv): `minutes` of test-split speakers from `seed`. None,
+/// with a message, when ../shared is absent.
+#[allow(dead_code)]
+pub fn test_stream(name: &str, minutes: f64, seed: u64) -> Option<PathBuf> {
+    let root = root();
+    let data = speech_commands()?;
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
     let wav = out.join(format!("{name}.wav"));
     let st = Command::new(bin())
         .args([
