@@ -15,14 +15,12 @@ use common::bin;
 use listen::dataset::{split_of, Split};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 const NEW: [&str; 2] = ["on", "off"];
 const CLIPS: usize = 30;
 const OLD: [&str; 8] = ["down", "go", "left", "no", "right", "stop", "up", "yes"];
 
-fn listen(args: &[&str]) -> (serde_json::Value, f64) {
-    let t = Instant::now();
+fn listen(args: &[&str]) -> serde_json::Value {
     let o = Command::new(bin()).args(args).output().unwrap();
     assert!(
         o.status.success(),
@@ -36,7 +34,7 @@ fn listen(args: &[&str]) -> (serde_json::Value, f64) {
         .find(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap_or(serde_json::Value::Null);
-    (json, t.elapsed().as_secs_f64())
+    json
 }
 
 fn link_tree(from: &Path, to: &Path) {
@@ -65,8 +63,10 @@ fn main() {
         return;
     };
     let out = root.join("target/bench/finetune");
-    let _ = std::fs::remove_dir_all(&out);
     let (train, alone, eval) = (out.join("train"), out.join("alone"), out.join("eval"));
+    for d in [&train, &alone, &eval] {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let mut speakers = std::collections::BTreeSet::new();
     for e in std::fs::read_dir(&sc).unwrap() {
         let e = e.unwrap();
@@ -136,10 +136,9 @@ fn main() {
             model,
             "--json",
         ])
-        .0
     };
     let bundled_old = {
-        let (r, _) = listen(&[
+        let r = listen(&[
             "--evaluate",
             sc.to_str().unwrap(),
             "--split",
@@ -162,10 +161,13 @@ fn main() {
             "--json",
         ];
         args.extend(extra.iter().copied());
-        let (_, secs) = listen(&args);
+        // A model this benchmark already trained is reused (LISTEN_BENCH_FRESH=1 retrains).
+        if !model.join("model.json").exists() || std::env::var_os("LISTEN_BENCH_FRESH").is_some() {
+            listen(&args);
+        }
         let card: serde_json::Value =
             serde_json::from_slice(&std::fs::read(model.join("model.json")).unwrap()).unwrap();
-        let (new_eval, _) = listen(&[
+        let new_eval = listen(&[
             "--evaluate",
             eval.to_str().unwrap(),
             "--model",
@@ -181,7 +183,9 @@ fn main() {
             "new_words_clips": new_n,
             "old_commands_accuracy": old_acc,
             "old_commands_clips": old_n,
-            "train_seconds": secs,
+            "train_seconds": card["training"]["train_seconds"],
+            "seconds_per_epoch": card["training"]["seconds_per_epoch"],
+            "train_clips": card["training"]["clips"]["train"],
             "epochs_run": card["training"]["epochs_run"],
         }));
     }
@@ -199,7 +203,7 @@ fn main() {
     )
     .unwrap();
     let mut md = format!(
-        "Machine: {}. `cargo bench --bench finetune`: {} clips each of `on` and `off` from {} training-split speakers; scored on every `on`/`off` clip of validation- and test-split speakers ({} clips, never trained on) and on the 8 old commands' test split ({} clips; the bundled model scores {:.1}% on them).\n\n| run | `on`/`off` accuracy, unseen speakers | old commands accuracy | training (wall clock, 2 cores) | epochs | command |\n|---|---|---|---|---|---|\n",
+        "Machine: {}. `cargo bench --bench finetune`: {} clips each of `on` and `off` from {} training-split speakers; scored on every `on`/`off` clip of validation- and test-split speakers ({} clips, never trained on) and on the 8 old commands' test split ({} clips; the bundled model scores {:.1}% on them).\n\n| run | `on`/`off` accuracy, unseen speakers | old commands accuracy | `on`+`off` clips trained on | training loop (2 cores) | epochs | command |\n|---|---|---|---|---|---|---|\n",
         report["machine"].as_str().unwrap_or("?"),
         CLIPS,
         speakers.len(),
@@ -209,10 +213,12 @@ fn main() {
     );
     for r in &rows {
         md += &format!(
-            "| {} | **{:.1}%** | {:.1}% | {:.0} s | {} | `{}` |\n",
+            "| {} | **{:.1}%** | {:.1}% | {} | {:.0} s | {} | `{}` |\n",
             r["run"].as_str().unwrap(),
             r["new_words_accuracy"].as_f64().unwrap() * 100.0,
             r["old_commands_accuracy"].as_f64().unwrap() * 100.0,
+            r["train_clips"]["on"].as_u64().unwrap_or(0)
+                + r["train_clips"]["off"].as_u64().unwrap_or(0),
             r["train_seconds"].as_f64().unwrap(),
             r["epochs_run"],
             r["command"].as_str().unwrap()

@@ -244,7 +244,14 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             )
         }
     };
+    let scan_split_by_clip = scan.split_by_clip;
     let labels = scan.labels.clone();
+    if scan.split_by_clip {
+        eprintln!(
+            "warning: {}: no speaker falls into the validation or test split (too few speakers); clips are split by file name instead, so the held-out figures include voices heard in training",
+            opts.data.display()
+        );
+    }
     let silence = labels.iter().position(|l| l == SILENCE);
     log(
         opts.quiet,
@@ -602,20 +609,27 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 .to_device(opts.device);
             let y = Tensor::from_slice(&ys).to_device(opts.device);
             let logits = model.forward_t(&x, true);
-            let mut loss =
+            let ce =
                 logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.05);
-            if let Some(bm) = base.as_ref().filter(|_| opts.distill > 0.0) {
+            let loss = match base.as_ref().filter(|_| opts.distill > 0.0) {
                 // Learning without forgetting (Li & Hoiem 2016): on every example, the
-                // new model's answer over the base model's labels stays close to the
-                // base model's, so old commands keep working without their data.
-                let n_old = bm.card.labels.len() as i64;
-                let teacher =
-                    tch::no_grad(|| (bm.forward_t(&x, false) / DISTILL_T).softmax(-1, Kind::Float));
-                let student = (logits.narrow(1, 0, n_old) / DISTILL_T).log_softmax(-1, Kind::Float);
-                let kl =
-                    (&teacher * ((&teacher + 1e-8).log() - student)).sum(Kind::Float) / b as f64;
-                loss = loss + kl * (opts.distill * DISTILL_T * DISTILL_T);
-            }
+                // new model's answer over the base model's labels stays close to the base
+                // model's, which keeps the learned features and the old labels' ranking.
+                // It cannot teach the new rows to stay quiet on old commands the data
+                // lacks: that needs their clips as negatives (train() warns).
+                Some(bm) => {
+                    let n_old = bm.card.labels.len() as i64;
+                    let teacher = tch::no_grad(|| {
+                        (bm.forward_t(&x, false) / DISTILL_T).softmax(-1, Kind::Float)
+                    });
+                    let student =
+                        (logits.narrow(1, 0, n_old) / DISTILL_T).log_softmax(-1, Kind::Float);
+                    let kl = (&teacher * ((&teacher + 1e-8).log() - student)).sum(Kind::Float)
+                        / b as f64;
+                    ce + kl * (opts.distill * DISTILL_T * DISTILL_T)
+                }
+                None => ce,
+            };
             opt.backward_step(&loss);
             let l = loss.double_value(&[]);
             let c = logits
@@ -725,7 +739,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         "unknown_words": kept.iter().filter(|c| labels[c.label] == model::UNKNOWN).map(|c| c.folder.clone()).collect::<std::collections::BTreeSet<_>>(),
         "silence": if silence.is_some() { if noise.synthetic { "synthetic noise" } else { "_background_noise_ (first 80% of each file for training)" } } else { "none" },
         "skipped_files": skipped.len(),
-        "split": "by speaker hash (<speaker>_nohash_<n>.wav), else by seeded file-name hash; 80/10/10",
+        "split": if scan_split_by_clip { "by seeded file-name hash (too few speakers to hold any out); 80/10/10" } else { "by speaker hash (<speaker>_nohash_<n>.wav), else by seeded file-name hash; words with fewer than 5 speakers by file name; 80/10/10" },
         "balancing": format!("each label oversampled to the median count ({target}) per epoch"),
         "augmentation": opts.augment,
         "epochs_run": history.len(),

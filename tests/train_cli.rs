@@ -354,3 +354,100 @@ fn killed_at_random_points_the_model_folder_is_always_whole() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Recall of each label in an `--evaluate --json` report.
+fn recalls(report: &serde_json::Value, labels: &[&str]) -> Vec<f64> {
+    labels
+        .iter()
+        .map(|l| report["per_label"][*l]["recall"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn fine_tuning_adds_words_and_keeps_the_old_ones() {
+    let d = scratch("fine-tune");
+    let data = d.join("data");
+    let eval = d.join("eval");
+    let synth = |out: &std::path::Path, words: &str, speakers: &str, prefix: &str, seed: &str| {
+        let st = Command::new(root().join("scripts/synth-clips"))
+            .args([out.to_str().unwrap(), words, "--speakers", speakers])
+            .args(["--prefix", prefix, "--noise", "0.02", "--seed", seed])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    // Two new words, and a few clips of half of the bundled model's commands.
+    synth(&data, "lights,pause", "20", "tts", "1");
+    synth(&data, "left,right,yes,no", "8", "old", "2");
+    // Held out: other voices and variants.
+    synth(&eval, "lights,pause,left,right,yes,no", "8", "ev", "9");
+    let model = d.join("m");
+    let o = run(&[
+        "--train",
+        data.to_str().unwrap(),
+        "--from",
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "12",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The commands without clips are named, with what to do.
+    let err = stderr(&o);
+    assert!(
+        err.contains("has no clips of down, go, stop, up") && err.contains("synth-clips"),
+        "{err}"
+    );
+    let m = listen::model::Model::load(&model, tch::Device::Cpu).unwrap();
+    let bundled = listen::model::Model::bundled().unwrap();
+    assert_eq!(m.card.labels[..10], bundled.card.labels[..]);
+    assert_eq!(m.card.labels[10..], ["lights", "pause"]);
+    assert_eq!(m.card.fine_tuned_from.as_deref(), Some("bundled model"));
+    assert_eq!(
+        m.card.training["fine_tuning"]["base_labels_without_clips"],
+        serde_json::json!(["down", "go", "stop", "up"])
+    );
+
+    let evaluate = |model: Option<&std::path::Path>| {
+        let mut args = vec!["--evaluate", eval.to_str().unwrap(), "--json"];
+        if let Some(m) = model {
+            args.extend(["--model", m.to_str().unwrap()]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let old = ["left", "right", "yes", "no"];
+    let before = recalls(&evaluate(None), &old);
+    let after_report = evaluate(Some(&model));
+    let after = recalls(&after_report, &old);
+    let new = recalls(&after_report, &["lights", "pause"]);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    eprintln!("old words: bundled {before:?}, fine-tuned {after:?}; new words {new:?}");
+    assert!(
+        mean(&after) >= mean(&before) - 0.15,
+        "old words forgotten: {before:?} -> {after:?}"
+    );
+    assert!(mean(&new) >= 0.7, "new words not learned: {new:?}");
+
+    // Bad combinations are one-line errors.
+    let o = run(&[
+        "--train",
+        data.to_str().unwrap(),
+        "--from",
+        d.join("nope").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, &["--from", "nope", "does not exist"]);
+    let o = run(&[
+        "--train",
+        data.to_str().unwrap(),
+        "--from",
+        "--arch",
+        "tutorial",
+    ]);
+    assert_clean_error(&o, &["--arch tutorial", "--from"]);
+}
