@@ -70,10 +70,29 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     let (ticks0, rss0) = usage(pid);
     let t0 = Instant::now();
+    // Memory every minute, to tell a leak (steady growth) from warm-up.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let on = sampling.clone();
+        std::thread::spawn(move || {
+            let mut rss = Vec::new();
+            let mut next = Instant::now() + Duration::from_secs(60);
+            while on.load(std::sync::atomic::Ordering::SeqCst) {
+                if Instant::now() >= next {
+                    rss.push(usage(pid).1);
+                    next += Duration::from_secs(60);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            rss
+        })
+    };
     mic.play(&wav);
     std::thread::sleep(Duration::from_millis(1500));
     let (ticks1, rss1) = usage(pid);
     let elapsed = t0.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    let rss_per_minute = sampler.join().unwrap();
     vmic::signal(pid, "INT");
     let status = child.wait().unwrap();
     let log: Vec<String> = erx.try_iter().collect();
@@ -92,6 +111,41 @@ fn main() {
         })
         .collect();
     let s = listen::score::score(&truth, &dets, &commands, 1000, elapsed);
+    // Latency per detected keyword (first detection of its label within its span + 1 s),
+    // against where it ends in the file. Over an hour the sound server's clock and the
+    // wall clock drift apart, so the latency is also given for the first 3 minutes, and
+    // the drift as the slope of a line fitted through latency against time.
+    let lat: Vec<(f64, f64)> = truth
+        .iter()
+        .filter(|w| commands.contains(&w.label))
+        .filter_map(|w| {
+            dets.iter()
+                .find(|d| {
+                    d.label == w.label && d.time_ms >= w.start_ms && d.time_ms <= w.end_ms + 1000
+                })
+                .map(|d| (w.end_ms as f64, d.time_ms as f64 - w.end_ms as f64))
+        })
+        .collect();
+    let early: Vec<f64> = lat
+        .iter()
+        .filter(|(t, _)| *t < 180_000.0)
+        .map(|p| p.1)
+        .collect();
+    let early_median = listen::util::median(&early);
+    let drift_ppm = {
+        let n = lat.len().max(1) as f64;
+        let (mx, my) = (
+            lat.iter().map(|p| p.0).sum::<f64>() / n,
+            lat.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let sxy: f64 = lat.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = lat.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        if sxx > 0.0 {
+            sxy / sxx * 1e6
+        } else {
+            0.0
+        }
+    };
     let tick = clk_tck();
     let cpu = (ticks1 - ticks0) as f64 / tick / elapsed * 100.0;
     let report = serde_json::json!({
@@ -101,6 +155,9 @@ fn main() {
         "false_alarms": s.false_alarms, "recall": s.recall,
         "false_alarms_per_hour": s.false_alarms_per_hour,
         "median_latency_ms_wall_clock": s.median_latency_ms,
+        "median_latency_ms_first_3_min": early_median,
+        "clock_drift_ppm": drift_ppm,
+        "rss_kb_per_minute": rss_per_minute,
         "cpu_percent_of_one_core": cpu,
         "rss_kb_start": rss0, "rss_kb_end": rss1,
         "overrun_warnings": overrun_lines,
@@ -113,8 +170,8 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     let md = format!(
         "Machine: {}. `LISTEN_BENCH_MINUTES={minutes} cargo bench --bench live`: a {minutes}-minute stream of test-split speakers (seed 3) played in real time into the PulseAudio null-sink microphone (48 kHz stereo f32) while `listen --json` listens.\n\n\
-         | median latency (end of word played -> JSON line) | recall | false alarms/h | CPU (share of one core) | RSS start -> end | overrun warnings |\n|---|---|---|---|---|---|\n\
-         | {} ms | {:.1}% ({}/{}) | {:.1} | {cpu:.1}% | {:.1} -> {:.1} MB | {} |\n",
+         | median latency (end of word played -> JSON line), first 3 min | over the whole run (clock drift) | recall | false alarms/h | CPU (share of one core) | RSS start -> end | overrun warnings |\n|---|---|---|---|---|---|---|\n\
+         | {early_median:.0} ms | {} ms ({drift_ppm:+.0} ppm) | {:.1}% ({}/{}) | {:.1} | {cpu:.1}% | {:.1} -> {:.1} MB{} | {} |\n",
         machine(),
         s.median_latency_ms.map(|l| format!("{l:.0}")).unwrap_or("-".into()),
         s.recall * 100.0,
@@ -123,6 +180,13 @@ fn main() {
         s.false_alarms_per_hour,
         rss0 as f64 / 1024.0,
         rss1 as f64 / 1024.0,
+        if rss_per_minute.len() >= 10 {
+            let at = |i: usize| rss_per_minute[i] as f64 / 1024.0;
+            let k = rss_per_minute.len();
+            format!(" (minute 1 {:.1}, minute {} {:.1}, minute {k} {:.1})", at(0), k / 2, at(k / 2 - 1), at(k - 1))
+        } else {
+            String::new()
+        },
         overrun_lines
     );
     let section = if minutes >= 30.0 { "soak" } else { "live" };

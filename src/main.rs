@@ -408,8 +408,7 @@ fn run_record(args: &Args, word: &str) -> Result<i32> {
         meter: std::io::stderr().is_terminal(),
     };
     // Names first: a bad word should not wait for the device.
-    record::check_word(&opts.word)?;
-    record::check_speaker(&opts.speaker)?;
+    opts.check()?;
     let cap = listen::capture::open(args.device.as_deref(), 5.0)?;
     let stop = Arc::new(AtomicBool::new(false));
     {

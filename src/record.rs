@@ -242,6 +242,18 @@ impl Mic {
     }
 }
 
+impl RecordOptions {
+    /// The word, speaker and count are usable (checked before the device is opened).
+    pub fn check(&self) -> Result<()> {
+        check_word(&self.word)?;
+        check_speaker(&self.speaker)?;
+        if self.count == 0 || self.count > 1000 {
+            bail!("--count {}: record 1 to 1000 clips at a time", self.count);
+        }
+        Ok(())
+    }
+}
+
 /// What a recording session did.
 #[derive(Debug, Default)]
 pub struct Recorded {
@@ -268,11 +280,7 @@ const MAX_REFUSED_IN_A_ROW: usize = 5;
 
 /// Runs a recording session on an open capture. Messages go to stderr.
 pub fn record(opts: &RecordOptions, cap: Capture, stop: &AtomicBool) -> Result<Recorded> {
-    check_word(&opts.word)?;
-    check_speaker(&opts.speaker)?;
-    if opts.count == 0 || opts.count > 1000 {
-        bail!("--count {}: record 1 to 1000 clips at a time", opts.count);
-    }
+    opts.check()?;
     let word_dir = opts.into.join(&opts.word);
     std::fs::create_dir_all(&word_dir)
         .with_context(|| format!("cannot create {}", word_dir.display()))?;
