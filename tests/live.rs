@@ -487,8 +487,11 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
     assert!(!l.stderr().contains("overrun"), "{}", l.stderr());
     eprintln!("soak: {minutes} min, {n} words, all detected; RSS {rss_start} -> {rss_end} kB");
     assert!(rss_start > 0 && rss_end > 0);
+    // Bounded, not a slope: under CPU contention RSS has been seen to step up once by
+    // ~9 MB and stay flat after (BENCHMARKS.md, Reliability). 16 MB over 2 minutes is
+    // what a leak of 7 kB per model run (20 runs a second) would reach.
     assert!(
-        rss_end < rss_start + 8 * 1024,
+        rss_end < rss_start + 16 * 1024,
         "memory grew from {rss_start} to {rss_end} kB"
     );
 }
