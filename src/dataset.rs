@@ -68,8 +68,13 @@ pub fn is_synthetic(file_name: &str) -> bool {
 pub fn split_of(file_name: &str, seed: u64) -> Split {
     match speaker_of(file_name) {
         Some(s) => split_by_hash(&s),
-        None => split_by_hash(&format!("{seed}:{file_name}")),
+        None => split_by_name(file_name, seed),
     }
+}
+
+/// The split of a file by a seeded hash of its name alone (no speaker held out).
+fn split_by_name(file_name: &str, seed: u64) -> Split {
+    split_by_hash(&format!("{seed}:{file_name}"))
 }
 
 fn split_by_hash(key: &str) -> Split {
@@ -228,7 +233,7 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
     if split_by_clip {
         for c in clips.iter_mut().filter(|c| !c.synthetic) {
             let name = c.path.file_name().unwrap_or_default().to_string_lossy();
-            c.split = split_by_hash(&format!("{seed}:{name}"));
+            c.split = split_by_name(&name, seed);
         }
     }
     Ok(Scan {
@@ -259,7 +264,7 @@ fn split_thin_folders(clips: &mut [ClipRef], seed: u64) {
         .filter(|c| !c.synthetic && thin.contains(&c.folder))
     {
         let name = c.path.file_name().unwrap_or_default().to_string_lossy();
-        c.split = split_by_hash(&format!("{seed}:{name}"));
+        c.split = split_by_name(&name, seed);
     }
 }
 

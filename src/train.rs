@@ -244,7 +244,6 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             )
         }
     };
-    let scan_split_by_clip = scan.split_by_clip;
     let labels = scan.labels.clone();
     if scan.split_by_clip {
         eprintln!(
@@ -739,7 +738,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         "unknown_words": kept.iter().filter(|c| labels[c.label] == model::UNKNOWN).map(|c| c.folder.clone()).collect::<std::collections::BTreeSet<_>>(),
         "silence": if silence.is_some() { if noise.synthetic { "synthetic noise" } else { "_background_noise_ (first 80% of each file for training)" } } else { "none" },
         "skipped_files": skipped.len(),
-        "split": if scan_split_by_clip { "by seeded file-name hash (too few speakers to hold any out); 80/10/10" } else { "by speaker hash (<speaker>_nohash_<n>.wav), else by seeded file-name hash; words with fewer than 5 speakers by file name; 80/10/10" },
+        "split": if scan.split_by_clip { "by seeded file-name hash (too few speakers to hold any out); 80/10/10" } else { "by speaker hash (<speaker>_nohash_<n>.wav), else by seeded file-name hash; words with fewer than 5 speakers by file name; 80/10/10" },
         "balancing": format!("each label oversampled to the median count ({target}) per epoch"),
         "augmentation": opts.augment,
         "epochs_run": history.len(),

@@ -607,3 +607,45 @@ fn record_saves_centred_clips_refuses_bad_takes_and_never_overwrites() {
         .collect();
     assert_eq!(noise, ["room_tester_0.wav"]);
 }
+
+#[test]
+fn record_refuses_bad_names_and_counts_before_opening_a_device() {
+    // No sound server is given: each of these must fail on its argument, not the device.
+    for (args, needle) in [
+        (
+            vec!["--record", "a b", "--into", "/tmp/x"],
+            "--record 'a b'",
+        ),
+        (
+            vec!["--record", "_silence_", "--into", "/tmp/x"],
+            "--record '_silence_'",
+        ),
+        (
+            vec![
+                "--record",
+                "lights",
+                "--into",
+                "/tmp/x",
+                "--speaker",
+                "synth1",
+            ],
+            "--speaker 'synth1'",
+        ),
+        (
+            vec!["--record", "lights", "--into", "/tmp/x", "--speaker", "a_b"],
+            "--speaker 'a_b'",
+        ),
+        (
+            vec!["--record", "lights", "--into", "/tmp/x", "--count", "0"],
+            "--count 0",
+        ),
+    ] {
+        let o = Command::new(bin())
+            .args(&args)
+            .env("PULSE_SERVER", "unix:/nonexistent")
+            .output()
+            .unwrap();
+        assert_clean_error(&o, &[needle]);
+        assert!(!std::path::Path::new("/tmp/x/lights").exists());
+    }
+}

@@ -451,3 +451,12 @@ fn fine_tuning_adds_words_and_keeps_the_old_ones() {
     ]);
     assert_clean_error(&o, &["--arch tutorial", "--from"]);
 }
+
+#[test]
+fn an_impossible_learning_rate_is_a_clean_error() {
+    let data = tts_words().to_str().unwrap().to_string();
+    for lr in ["--lr=0", "--lr=-1e-3", "--lr=2"] {
+        let o = run(&["--train", &data, lr, "--model", "/nonexistent/m"]);
+        assert_clean_error(&o, &["--lr", "between 0 and 1"]);
+    }
+}
