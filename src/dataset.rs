@@ -190,28 +190,21 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
             Some(i) => i,
             None => index(UNKNOWN).expect("unknown label exists when a folder is not a keyword"),
         };
-        for p in list_wavs(path)? {
-            let file = p
-                .file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or("")
-                .to_string();
-            let synthetic = is_synthetic(&file);
+        let files = list_wavs(path)?;
+        let names: Vec<&str> = files.iter().map(|p| file_name(p)).collect();
+        let splits = folder_splits(&names, seed);
+        for (p, split) in files.iter().zip(splits) {
+            let file = file_name(p);
             clips.push(ClipRef {
                 label,
                 folder: name.clone(),
-                speaker: speaker_of(&file),
-                synthetic,
-                split: if synthetic {
-                    Split::Train
-                } else {
-                    split_of(&file, seed)
-                },
-                path: p,
+                speaker: speaker_of(file),
+                synthetic: is_synthetic(file),
+                split,
+                path: p.clone(),
             });
         }
     }
-    split_thin_folders(&mut clips, seed);
     if clips.is_empty() {
         bail!(
             "{}: no WAV clips found in its subfolders (expected DIR/<label>/*.wav)",
@@ -232,8 +225,7 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
     let split_by_clip = !held_out(Split::Validation) || !held_out(Split::Test);
     if split_by_clip {
         for c in clips.iter_mut().filter(|c| !c.synthetic) {
-            let name = c.path.file_name().unwrap_or_default().to_string_lossy();
-            c.split = split_by_name(&name, seed);
+            c.split = split_by_name(file_name(&c.path), seed);
         }
     }
     Ok(Scan {
@@ -244,28 +236,34 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
     })
 }
 
-/// Folders whose clips come from fewer than [`MIN_SPEAKERS_TO_SPLIT`] speakers: split
-/// by a seeded hash of the file name rather than by speaker.
-fn split_thin_folders(clips: &mut [ClipRef], seed: u64) {
-    let mut speakers: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
-    for c in clips.iter().filter(|c| !c.synthetic) {
-        speakers
-            .entry(c.folder.as_str())
-            .or_default()
-            .insert(c.speaker.as_deref().unwrap_or(""));
-    }
-    let thin: Vec<String> = speakers
-        .into_iter()
-        .filter(|(_, s)| s.len() < MIN_SPEAKERS_TO_SPLIT)
-        .map(|(f, _)| f.to_string())
+/// The split of every file of one label folder (file names): by speaker hash, except
+/// in a folder with clips from fewer than [`MIN_SPEAKERS_TO_SPLIT`] speakers, which is
+/// split by a seeded hash of the file name; synthetic clips always train. Training,
+/// `--evaluate --split` and `--make-stream` all split through this.
+pub fn folder_splits(names: &[&str], seed: u64) -> Vec<Split> {
+    let speakers: std::collections::BTreeSet<Option<String>> = names
+        .iter()
+        .filter(|n| !is_synthetic(n))
+        .map(|n| speaker_of(n))
         .collect();
-    for c in clips
-        .iter_mut()
-        .filter(|c| !c.synthetic && thin.contains(&c.folder))
-    {
-        let name = c.path.file_name().unwrap_or_default().to_string_lossy();
-        c.split = split_by_name(&name, seed);
-    }
+    let thin = speakers.len() < MIN_SPEAKERS_TO_SPLIT;
+    names
+        .iter()
+        .map(|n| {
+            if is_synthetic(n) {
+                Split::Train
+            } else if thin {
+                split_by_name(n, seed)
+            } else {
+                split_of(n, seed)
+            }
+        })
+        .collect()
+}
+
+/// The file name of a path as text ("" when it has none).
+pub fn file_name(p: &Path) -> &str {
+    p.file_name().and_then(|f| f.to_str()).unwrap_or("")
 }
 
 /// Puts `base` labels first, in their order (a model being fine-tuned keeps its output

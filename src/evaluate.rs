@@ -69,10 +69,14 @@ pub fn evaluate_dir(
         };
         let mut files = dataset::list_wavs(&path)?;
         if let Some(split) = only {
-            files.retain(|f| {
-                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                !dataset::is_synthetic(name) && dataset::split_of(name, 1) == split
-            });
+            let names: Vec<&str> = files.iter().map(|p| dataset::file_name(p)).collect();
+            let splits = dataset::folder_splits(&names, 1);
+            files = files
+                .iter()
+                .zip(splits)
+                .filter(|(p, s)| *s == split && !dataset::is_synthetic(dataset::file_name(p)))
+                .map(|(p, _)| p.clone())
+                .collect();
         }
         items.extend(files.into_iter().map(|f| (f, label)));
     }

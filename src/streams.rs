@@ -6,7 +6,9 @@
 //! (`label,start_ms,end_ms`, the voiced part of the clip). Deterministic from a seed.
 use crate::audio::{read_clip, rms, voiced_span, write_wav, SAMPLE_RATE};
 use crate::augment::NoiseBank;
-use crate::dataset::{label_folders, list_wavs, split_of, Split, NOISE_DIR};
+use crate::dataset::{
+    file_name, folder_splits, is_synthetic, label_folders, list_wavs, Split, NOISE_DIR,
+};
 use crate::model::{SILENCE, UNKNOWN};
 use crate::util::{write_atomic, Rng};
 use anyhow::{bail, Context, Result};
@@ -58,13 +60,15 @@ fn word_clips(dir: &Path, split: Option<Split>) -> Result<Vec<(String, Vec<PathB
         if name == NOISE_DIR || name == SILENCE || name == UNKNOWN {
             continue;
         }
-        let files: Vec<PathBuf> = list_wavs(&path)?
-            .into_iter()
-            .filter(|p| {
-                let f = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
-                // Synthetic clips (scripts/synth-clips) are for training only.
-                !crate::dataset::is_synthetic(f) && split.is_none_or(|s| split_of(f, 1) == s)
-            })
+        let all = list_wavs(&path)?;
+        let names: Vec<&str> = all.iter().map(|p| file_name(p)).collect();
+        let splits = folder_splits(&names, 1);
+        // Synthetic clips (scripts/synth-clips) are for training only.
+        let files: Vec<PathBuf> = all
+            .iter()
+            .zip(&splits)
+            .filter(|(p, s)| !is_synthetic(file_name(p)) && split.is_none_or(|w| **s == w))
+            .map(|(p, _)| p.clone())
             .collect();
         if !files.is_empty() {
             out.push((name, files));
