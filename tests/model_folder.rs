@@ -23,16 +23,17 @@ fn write_card(model: &Path, card: &Value) {
     .unwrap();
 }
 
-/// A one-second clip to recognise.
-fn clip() -> PathBuf {
-    let p = scratch("model-folder-clip").join("clip.wav");
+/// A one-second clip to recognise, beside the model copy (each test its own: the
+/// tests run in parallel, and a shared scratch folder is remade by each).
+fn clip(model: &Path) -> PathBuf {
+    let p = model.parent().unwrap().join("clip.wav");
     let x: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
     listen::audio::write_wav(&p, &x, 16_000).unwrap();
     p
 }
 
 fn predict(model: &Path) -> std::process::Output {
-    let c = clip();
+    let c = clip(model);
     run(&[
         "--model",
         model.to_str().unwrap(),
