@@ -16,7 +16,7 @@ mod procstat;
 #[path = "../tests/common/vmic.rs"]
 mod vmic;
 use listen::util::machine;
-use procstat::usage;
+use procstat::{thread_ticks, usage};
 
 use listen::detect::Detection;
 use std::io::{BufRead, BufReader};
@@ -69,6 +69,7 @@ fn main() {
     assert!(first.contains("listening on"), "{first}");
     std::thread::sleep(Duration::from_secs(1));
     let (ticks0, rss0) = usage(pid);
+    let threads0 = thread_ticks(pid);
     let t0 = Instant::now();
     // Memory every minute, to tell a leak (steady growth) from warm-up.
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -90,6 +91,7 @@ fn main() {
     mic.play(&wav);
     std::thread::sleep(Duration::from_millis(1500));
     let (ticks1, rss1) = usage(pid);
+    let threads1 = thread_ticks(pid);
     let elapsed = t0.elapsed().as_secs_f64();
     sampling.store(false, std::sync::atomic::Ordering::SeqCst);
     let rss_per_minute = sampler.join().unwrap();
@@ -148,6 +150,26 @@ fn main() {
     };
     let tick = clk_tck();
     let cpu = (ticks1 - ticks0) as f64 / tick / elapsed * 100.0;
+    // Per thread (the main thread is the worker that owns the model; cpal's capture
+    // thread is where a busy-polling audio backend shows up).
+    let by_thread: Vec<(String, f64)> = threads1
+        .iter()
+        .map(|(tid, name, t1)| {
+            let t0 = threads0
+                .iter()
+                .find(|t| t.0 == *tid)
+                .map(|t| t.2)
+                .unwrap_or(0);
+            let name = if *tid == pid { "worker" } else { name.as_str() };
+            (name.to_string(), (t1 - t0) as f64 / tick / elapsed * 100.0)
+        })
+        .filter(|(_, share)| *share >= 0.05)
+        .collect();
+    let by_thread_text = by_thread
+        .iter()
+        .map(|(n, c)| format!("{n} {c:.1}%"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let report = serde_json::json!({
         "minutes": minutes,
         "exit_code": status.code(),
@@ -159,6 +181,7 @@ fn main() {
         "clock_drift_ppm": drift_ppm,
         "rss_kb_per_minute": rss_per_minute,
         "cpu_percent_of_one_core": cpu,
+        "cpu_percent_by_thread": by_thread.iter().map(|(n, c)| serde_json::json!({"thread": n, "percent": c})).collect::<Vec<_>>(),
         "rss_kb_start": rss0, "rss_kb_end": rss1,
         "overrun_warnings": overrun_lines,
     });
@@ -171,7 +194,7 @@ fn main() {
     let md = format!(
         "Machine: {}. `LISTEN_BENCH_MINUTES={minutes} cargo bench --bench live`: a {minutes}-minute stream of test-split speakers (seed 3) played in real time into the PulseAudio null-sink microphone (48 kHz stereo f32) while `listen --json` listens.\n\n\
          | median latency (end of word played -> JSON line), first 3 min | over the whole run (clock drift) | recall | false alarms/h | CPU (share of one core) | RSS start -> end | overrun warnings |\n|---|---|---|---|---|---|---|\n\
-         | {early_median:.0} ms | {} ms ({drift_ppm:+.0} ppm) | {:.1}% ({}/{}) | {:.1} | {cpu:.1}% | {:.1} -> {:.1} MB{} | {} |\n",
+         | {early_median:.0} ms | {} ms ({drift_ppm:+.0} ppm) | {:.1}% ({}/{}) | {:.1} | {cpu:.1}% ({by_thread_text}) | {:.1} -> {:.1} MB{} | {} |\n",
         machine(),
         s.median_latency_ms.map(|l| format!("{l:.0}")).unwrap_or("-".into()),
         s.recall * 100.0,
