@@ -208,6 +208,8 @@ const DISTILL_T: f64 = 2.0;
 
 pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     let t0 = Instant::now();
+    // Before any work: training must never replace what the user made.
+    model::check_destination(&opts.out, &opts.data)?;
     tch::set_num_threads(opts.threads.max(1) as i32);
     tch::manual_seed(opts.seed as i64);
     let base = match &opts.from {
@@ -770,7 +772,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     model.card = card.clone();
 
     // ---- write the folder ---------------------------------------------------------------
-    write_model_folder(&model, &history, &report, &splits[2], &mut fe, &opts.out)?;
+    write_model_folder(&model, &history, &report, &splits[2], &mut fe, opts)?;
     log(
         opts.quiet,
         format!(
@@ -804,8 +806,9 @@ fn write_model_folder(
     report: &Report,
     test: &Examples,
     fe: &mut FeatureExtractor,
-    out: &Path,
+    opts: &TrainOptions,
 ) -> Result<()> {
+    let out = opts.out.as_path();
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -866,5 +869,15 @@ fn write_model_folder(
         return Err(e);
     }
     util::sync_dir(&stage)?;
+    // Checked again: something may have been put there while training ran.
+    if let Err(e) = model::check_destination(out, &opts.data) {
+        let keep = util::free_name(out);
+        std::fs::rename(&stage, &keep)
+            .with_context(|| format!("{e:#}; cannot move the new model to {}", keep.display()))?;
+        bail!(
+            "{e:#}; the new model was saved to {} instead",
+            keep.display()
+        );
+    }
     util::replace_dir_atomic(&stage, out)
 }

@@ -91,6 +91,14 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The first of `path-2`, `path-3`, ... that does not exist.
+pub fn free_name(path: &Path) -> PathBuf {
+    (2..)
+        .map(|n| sibling(path, &format!("-{n}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("some number is free")
+}
+
 /// Writes a file atomically: to a temporary sibling first, then renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = sibling(path, &format!(".tmp-{}", std::process::id()));
