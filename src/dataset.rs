@@ -77,7 +77,7 @@ fn split_by_name(file_name: &str, seed: u64) -> Split {
     split_by_hash(&format!("{seed}:{file_name}"))
 }
 
-fn split_by_hash(key: &str) -> Split {
+pub(crate) fn split_by_hash(key: &str) -> Split {
     let h = stable_hash(key.as_bytes());
     let pct = (h % 1_000_000) as f64 / 10_000.0;
     if pct < VALIDATION_PCT {
@@ -266,6 +266,22 @@ pub fn file_name(p: &Path) -> &str {
     p.file_name().and_then(|f| f.to_str()).unwrap_or("")
 }
 
+/// Adds an `_unknown_` label where the scan has none (training with negatives gives it
+/// examples), after `_silence_`; clip labels are renumbered to match.
+pub fn with_unknown(mut scan: Scan) -> Scan {
+    if scan.labels.iter().any(|l| l == UNKNOWN) {
+        return scan;
+    }
+    let at = usize::from(scan.labels.first().is_some_and(|l| l == SILENCE));
+    scan.labels.insert(at, UNKNOWN.to_string());
+    for c in &mut scan.clips {
+        if c.label >= at {
+            c.label += 1;
+        }
+    }
+    scan
+}
+
 /// Puts `base` labels first, in their order (a model being fine-tuned keeps its output
 /// rows), then the scan's other labels; clip labels are renumbered to match.
 pub fn with_base_labels(mut scan: Scan, base: &[String]) -> Scan {
@@ -299,11 +315,12 @@ fn names(v: &[&(String, PathBuf)]) -> String {
         .join(", ")
 }
 
-/// Decodes clips to 16 kHz mono of `len` samples on `threads` threads. Returns the
-/// decoded clips (None where a file was unusable) and a message per skipped file.
+/// Decodes clips to 16 kHz mono, each as a model window (`cfg`: its lead of quiet,
+/// then the clip), on `threads` threads. Returns the decoded clips (None where a file
+/// was unusable) and a message per skipped file.
 pub fn load_clips(
     paths: &[&Path],
-    len: usize,
+    cfg: &crate::features::FeatureConfig,
     threads: usize,
     progress: &indicatif::ProgressBar,
 ) -> (Vec<Option<Vec<f32>>>, Vec<String>) {
@@ -320,8 +337,8 @@ pub fn load_clips(
                 s.spawn(move || {
                     let mut errs = Vec::new();
                     for (i, (p, o)) in ps.iter().zip(os.iter_mut()).enumerate() {
-                        match audio::read_clip(p, len) {
-                            Ok(x) => *o = Some(x),
+                        match audio::read_clip(p, cfg.clip_part()) {
+                            Ok(x) => *o = Some(cfg.place(&x)),
                             Err(e) => errs.push((ci * chunk + i, format!("{e:#}"))),
                         }
                         progress.inc(1);

@@ -2,10 +2,11 @@
 //! a threshold that must hold for a minimum number of consecutive windows, and a
 //! refractory time so that one utterance gives one detection. `_silence_` and
 //! `_unknown_` are never reported.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-#[derive(Clone, Debug, Serialize)]
+/// A model card may carry its own (`detector`), chosen on held-out streams.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DetectorConfig {
     /// Smoothed posterior a command must reach.
     pub threshold: f32,
@@ -14,7 +15,12 @@ pub struct DetectorConfig {
     /// Consecutive windows at or above the threshold before firing.
     pub min_windows: usize,
     /// No new detection for this long after one.
+    #[serde(default = "default_refractory_ms")]
     pub refractory_ms: u64,
+}
+
+fn default_refractory_ms() -> u64 {
+    1000
 }
 
 impl Default for DetectorConfig {

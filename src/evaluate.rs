@@ -89,8 +89,7 @@ pub fn evaluate_dir(
     }
     progress.set_length(items.len() as u64);
     let paths: Vec<&Path> = items.iter().map(|(p, _)| p.as_path()).collect();
-    let (decoded, skipped) =
-        dataset::load_clips(&paths, model.card.features.clip_samples, threads, progress);
+    let (decoded, skipped) = dataset::load_clips(&paths, &model.card.features, threads, progress);
     let mut clips = Vec::new();
     let mut truth = Vec::new();
     for ((_, l), d) in items.iter().zip(decoded) {
@@ -158,8 +157,9 @@ impl Prediction {
 pub fn predict_files(model: &Model, files: &[PathBuf]) -> Result<Vec<Result<Prediction>>> {
     let mut out = Vec::new();
     for f in files {
-        let r = audio::read_clip(f, model.card.features.clip_samples).and_then(|x| {
-            let p = classify(model, &[x])?.remove(0);
+        let cfg = &model.card.features;
+        let r = audio::read_clip(f, cfg.clip_part()).and_then(|x| {
+            let p = classify(model, &[cfg.place(&x)])?.remove(0);
             let top = argmax(&p);
             Ok(Prediction {
                 file: f.clone(),

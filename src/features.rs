@@ -22,8 +22,13 @@ pub enum FeatureKind {
 pub struct FeatureConfig {
     pub kind: FeatureKind,
     pub sample_rate: u32,
-    /// Samples in one model input window (1 s).
+    /// Samples in one model input window: the lead, then a 1-s clip.
     pub clip_samples: usize,
+    /// Quiet before the clip in the model's window (0 in older models). A training clip
+    /// is a word said alone; with a lead, the model sees what came before a word in a
+    /// stream, so a word inside running speech does not look like a command said alone.
+    #[serde(default)]
+    pub lead_samples: usize,
     pub n_fft: usize,
     pub win_length: usize,
     pub hop_length: usize,
@@ -40,6 +45,7 @@ impl FeatureConfig {
             kind: FeatureKind::LogMel,
             sample_rate: 16_000,
             clip_samples: 16_000,
+            lead_samples: 0,
             n_fft: 512,
             win_length: 480,
             hop_length: 160,
@@ -55,6 +61,7 @@ impl FeatureConfig {
             kind: FeatureKind::StftMagnitude,
             sample_rate: 16_000,
             clip_samples: 16_000,
+            lead_samples: 0,
             n_fft: 256,
             win_length: 255,
             hop_length: 128,
@@ -81,12 +88,32 @@ impl FeatureConfig {
         }
     }
 
+    /// Samples of a clip read from a file: the window less its lead.
+    pub fn clip_part(&self) -> usize {
+        self.clip_samples - self.lead_samples
+    }
+
+    /// A clip of [`Self::clip_part`] samples put in a window, after the lead's quiet.
+    pub fn place(&self, clip: &[f32]) -> Vec<f32> {
+        let mut w = vec![0.0; self.lead_samples];
+        w.extend_from_slice(clip);
+        w.resize(self.clip_samples, 0.0);
+        w
+    }
+
     /// Frames in one model input window.
     pub fn n_frames(&self) -> usize {
         self.frames_for(self.clip_samples)
     }
 
     pub fn validate(&self) -> Result<()> {
+        if self.lead_samples >= self.clip_samples {
+            bail!(
+                "feature settings are inconsistent (lead of {} samples in a window of {})",
+                self.lead_samples,
+                self.clip_samples
+            );
+        }
         if self.sample_rate != crate::audio::SAMPLE_RATE {
             bail!(
                 "feature sample rate {} Hz is not supported (only 16000)",

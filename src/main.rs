@@ -41,6 +41,16 @@ struct Args {
     /// `_background_noise_`, ~30% of them not commands, as --out WAV plus a truth CSV beside it.
     #[arg(long, value_name = "DIR", help_heading = "Modes", requires = "out")]
     make_stream: Option<PathBuf>,
+    /// With --make-stream: running speech instead of words every few seconds: the
+    /// recordings of this folder (a tree of WAVs, as --negatives reads it) from speakers
+    /// training never heard, end to end over the background noise, as `_speech_` rows of
+    /// the truth. Utterances whose transcript holds a command are left out.
+    #[arg(long, value_name = "DIR", requires = "make_stream")]
+    speech: Option<PathBuf>,
+    /// With --speech: a command said alone (from --make-stream DIR's split) about every
+    /// SECS seconds between the utterances; 0 for none (a stream of speech only).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, requires = "speech")]
+    command_every: f64,
     /// With --make-stream: the WAV to write (the truth goes to the same name with .csv).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -79,18 +89,20 @@ struct Args {
     #[arg(long, help_heading = "Modes")]
     list_devices: bool,
 
-    /// Smoothed score a command must reach to be reported.
-    #[arg(long, default_value_t = listen::detect::DEFAULT_THRESHOLD, help_heading = "Listening")]
-    threshold: f32,
+    /// Smoothed score a command must reach to be reported [default: the model's own
+    /// setting, chosen on held-out streams (its card's `detector`), else 0.62].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Listening")]
+    threshold: Option<f32>,
     /// How often the model looks at the last second, in ms.
     #[arg(long, default_value_t = 50, help_heading = "Listening")]
     hop_ms: u32,
-    /// Windows averaged for smoothing.
-    #[arg(long, default_value_t = listen::detect::DEFAULT_SMOOTHING, help_heading = "Listening")]
-    smoothing: usize,
-    /// Consecutive windows above the threshold before a detection.
-    #[arg(long, default_value_t = listen::detect::DEFAULT_MIN_WINDOWS, help_heading = "Listening")]
-    min_windows: usize,
+    /// Windows averaged for smoothing [default: the model's own, else 5].
+    #[arg(long, help_heading = "Listening")]
+    smoothing: Option<usize>,
+    /// Consecutive windows above the threshold before a detection [default: the
+    /// model's own, else 3].
+    #[arg(long, help_heading = "Listening")]
+    min_windows: Option<usize>,
     /// No new detection for this long after one, in ms.
     #[arg(long, default_value_t = 1000, help_heading = "Listening")]
     refractory_ms: u64,
@@ -142,6 +154,19 @@ struct Args {
     /// Start no new epoch after this many seconds.
     #[arg(long, value_name = "SECS", help_heading = "Training")]
     time_budget: Option<f64>,
+    /// Speech that is not a command (a folder tree of WAV recordings of any length:
+    /// running speech, other words, other languages): 1-s crops become `_unknown_`,
+    /// commands are mixed over it, and windows that fire on it are mined and trained
+    /// against. LibriSpeech utterances whose transcript holds a command are left out.
+    #[arg(long, value_name = "DIR", help_heading = "Training")]
+    negatives: Option<PathBuf>,
+    /// Quiet before each clip in the model's window, in ms: the model then sees what
+    /// came before a word (speech, or the pause of a command said alone).
+    #[arg(long, default_value_t = 0, help_heading = "Training")]
+    lead_ms: u32,
+    /// With --negatives: hard-negative mining rounds.
+    #[arg(long, default_value_t = 2, help_heading = "Training")]
+    mining_rounds: usize,
     /// Train without augmentation (for comparisons).
     #[arg(long, help_heading = "Training")]
     no_augment: bool,
@@ -238,8 +263,39 @@ fn run(args: Args) -> Result<i32> {
             keywords,
             unknown_share: 0.3,
             spacing: 3.0,
+            speech: args.speech.clone(),
+            // Speech from speakers training never heard: its validation and test parts
+            // (training looks at the validation part only to stop early).
+            speech_splits: match args.split.as_deref() {
+                None => vec![Split::Validation, Split::Test],
+                Some(s) => match parse_split(s)? {
+                    Some(one) => vec![one],
+                    None => Split::ALL.to_vec(),
+                },
+            },
+            command_every: args.command_every,
         };
+        if !(opts.command_every == 0.0 || (5.0..=3600.0).contains(&opts.command_every)) {
+            bail!(
+                "--command-every {}: use 0 (none) or 5 to 3600 seconds",
+                opts.command_every
+            );
+        }
         let s = listen::streams::make_stream(&opts)?;
+        if opts.speech.is_some() {
+            eprintln!(
+                "wrote {} ({:.1} min: {:.1} min of speech in {} utterances ({} distinct) from {} speakers or sources, {} commands) and {}",
+                s.wav.display(),
+                s.duration_s / 60.0,
+                s.speech_s / 60.0,
+                s.utterances,
+                s.distinct_utterances,
+                s.speakers,
+                s.keywords,
+                s.csv.display()
+            );
+            return Ok(0);
+        }
         eprintln!(
             "wrote {} ({:.1} min: {} keywords, {} other words, {} speakers) and {}",
             s.wav.display(),
@@ -279,22 +335,29 @@ fn run(args: Args) -> Result<i32> {
     run_listen(&args)
 }
 
-fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
-    if !(0.0..=1.0).contains(&args.threshold) {
-        bail!(
-            "--threshold {}: use a value between 0 and 1",
-            args.threshold
-        );
+/// The engine's settings: each detector setting from the command line, else the
+/// model's own (its card), else the built-in default.
+fn engine_config(
+    args: &Args,
+    card: &listen::model::ModelCard,
+) -> Result<listen::engine::EngineConfig> {
+    let own = card.detector.clone().unwrap_or_default();
+    let threshold = args.threshold.unwrap_or(own.threshold);
+    if !(0.0..=1.0).contains(&threshold) {
+        bail!("--threshold {threshold}: use a value between 0 and 1");
     }
     if args.hop_ms == 0 || args.hop_ms > 1000 {
         bail!("--hop-ms {}: use 1 to 1000", args.hop_ms);
     }
+    if args.smoothing == Some(0) || args.min_windows == Some(0) {
+        bail!("--smoothing and --min-windows: use 1 or more (1: no smoothing, one window)");
+    }
     Ok(listen::engine::EngineConfig {
         hop_ms: args.hop_ms,
         detector: listen::detect::DetectorConfig {
-            threshold: args.threshold,
-            smoothing: args.smoothing.max(1),
-            min_windows: args.min_windows.max(1),
+            threshold,
+            smoothing: args.smoothing.unwrap_or(own.smoothing).max(1),
+            min_windows: args.min_windows.unwrap_or(own.min_windows).max(1),
             refractory_ms: args.refractory_ms,
         },
         inference_delay_ms: args.inference_delay_ms,
@@ -304,8 +367,8 @@ fn engine_config(args: &Args) -> Result<listen::engine::EngineConfig> {
 }
 
 fn run_listen(args: &Args) -> Result<i32> {
-    let cfg = engine_config(args)?;
     let model = Model::open(args.model.as_deref())?;
+    let cfg = engine_config(args, &model.card)?;
     let json = args.json || !std::io::stdout().is_terminal();
     // With the terminal display, command output would scribble over it.
     let live_display = args.input.is_none() && !json;
@@ -579,6 +642,9 @@ fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {
         bail!("--lr {}: use a value between 0 and 1, e.g. 3e-3", opts.lr);
     }
     opts.patience = args.patience;
+    opts.negatives = args.negatives.clone();
+    opts.mining_rounds = args.mining_rounds;
+    opts.lead_ms = args.lead_ms;
     opts.time_budget = args.time_budget;
     opts.threads = threads(args);
     opts.quiet = args.quiet;

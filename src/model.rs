@@ -85,6 +85,10 @@ pub struct ModelCard {
     /// Test-split report.
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// The detector settings this model listens with unless told otherwise, chosen on
+    /// held-out streams; absent: the built-in defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<crate::detect::DetectorConfig>,
 }
 
 impl ModelCard {
@@ -105,6 +109,7 @@ impl ModelCard {
             fine_tuned_from: None,
             training: serde_json::Value::Null,
             metrics: serde_json::Value::Null,
+            detector: None,
         }
     }
 

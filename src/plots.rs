@@ -230,12 +230,15 @@ pub fn det(
 ) -> Result<()> {
     init_font();
     let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
+    // Log scale: the settings users care about (a few per hour) and the defaults of a
+    // poor model (hundreds per hour) on one plot; no false alarm is drawn at the edge.
+    let xmin = 0.2f64;
     let xmax = curves
         .iter()
         .flat_map(|c| c.1.iter().map(|p| p.0))
-        .fold(1.0f64, f64::max)
-        .min(60.0)
-        * 1.05;
+        .chain(chosen.map(|c| c.0))
+        .fold(10.0f64, f64::max)
+        * 1.5;
     let ymax = curves
         .iter()
         .flat_map(|c| c.1.iter().map(|p| p.1))
@@ -250,17 +253,17 @@ pub fn det(
             .margin(14)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+            .build_cartesian_2d((xmin..xmax).log_scale(), 0f64..ymax)
             .map_err(err(path))?;
         chart
             .configure_mesh()
-            .x_desc("false alarms per hour (incl. wrong labels)")
+            .x_desc("false alarms per hour (incl. wrong labels; log scale, 0 at the left edge)")
             .y_desc("miss rate (%)")
             .draw()
             .map_err(err(path))?;
         for (i, (name, pts)) in curves.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            let mut pts = pts.clone();
+            let mut pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x.max(xmin), y)).collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
@@ -273,7 +276,8 @@ pub fn det(
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))
                 .map_err(err(path))?;
         }
-        if let Some(p) = chosen {
+        if let Some((x, y)) = chosen {
+            let p = (x.max(xmin), y);
             chart
                 .draw_series([Circle::new(p, 8, BLACK.stroke_width(2))])
                 .map_err(err(path))?

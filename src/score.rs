@@ -29,6 +29,9 @@ pub struct Score {
     pub recall: f64,
     pub miss_rate: f64,
     pub false_alarms_per_hour: f64,
+    /// 95% interval of the false-alarm rate per hour (exact Poisson, Garwood 1936): how
+    /// far the rate could be from the count that one stream happened to give.
+    pub false_alarms_per_hour_95: (f64, f64),
     /// Median of (detection time - end of the word) over correct detections.
     pub median_latency_ms: Option<f64>,
 }
@@ -83,7 +86,11 @@ pub fn score(
         s.miss_rate = 1.0 - s.recall;
     }
     if duration_s > 0.0 {
-        s.false_alarms_per_hour = (s.false_alarms + s.wrong) as f64 * 3600.0 / duration_s;
+        let n = s.false_alarms + s.wrong;
+        let hours = duration_s / 3600.0;
+        s.false_alarms_per_hour = n as f64 / hours;
+        let (lo, hi) = poisson_interval(n as u64);
+        s.false_alarms_per_hour_95 = (lo / hours, hi / hours);
     }
     if !latencies.is_empty() {
         s.median_latency_ms = Some(median(&latencies));
@@ -91,12 +98,66 @@ pub fn score(
     s
 }
 
+/// Exact 95% interval for the mean of a Poisson count `k` (Garwood): the means under
+/// which seeing `k` or fewer, or `k` or more, still has a 2.5% chance.
+pub fn poisson_interval(k: u64) -> (f64, f64) {
+    // P(X <= k) for a Poisson mean m, summed in log space (k may be in the thousands).
+    let cdf = |k: u64, m: f64| -> f64 {
+        let (mut term, mut sum) = (-m, 0.0f64);
+        for i in 0..=k {
+            if i > 0 {
+                term += m.ln() - (i as f64).ln();
+            }
+            sum += term.exp();
+        }
+        sum.min(1.0)
+    };
+    // The m in [lo, hi] where f(m) = target, f falling in m.
+    let solve = |f: &dyn Fn(f64) -> f64, target: f64| -> f64 {
+        let (mut lo, mut hi) = (0.0f64, 10.0 + 3.0 * k as f64);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if f(mid) > target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    };
+    let upper = solve(&|m| cdf(k, m), 0.025);
+    let lower = if k == 0 {
+        0.0
+    } else {
+        solve(&|m| cdf(k - 1, m), 0.975)
+    };
+    (lower, upper)
+}
+
 impl Score {
+    /// The false-alarm rate with its interval, and a warning where the stream is too
+    /// short to tell the rate from zero or from many times it.
+    pub fn false_alarm_text(&self) -> String {
+        let (lo, hi) = self.false_alarms_per_hour_95;
+        let n = self.false_alarms + self.wrong;
+        let mut t = format!(
+            "false alarms per hour {:.1} (95% interval {lo:.1}-{hi:.1}; {n} in {:.1} h)",
+            self.false_alarms_per_hour,
+            self.duration_s / 3600.0
+        );
+        if n < 10 {
+            t += &format!(
+                "\nnote: {n} false alarm(s) cannot resolve the rate: the stream shows only that it is below {hi:.1}/h; a longer stream narrows it"
+            );
+        }
+        t
+    }
+
     pub fn text(&self) -> String {
         format!(
             "{:.1} min of audio: {} keywords, {} other words\n\
              correct {}  wrong label {}  missed {}  false alarms {}\n\
-             recall {:.1}%  miss rate {:.1}%  false alarms per hour {:.1}  median latency {}\n",
+             recall {:.1}%  miss rate {:.1}%  median latency {}\n{}\n",
             self.duration_s / 60.0,
             self.keywords,
             self.non_keywords,
@@ -106,10 +167,10 @@ impl Score {
             self.false_alarms,
             self.recall * 100.0,
             self.miss_rate * 100.0,
-            self.false_alarms_per_hour,
             self.median_latency_ms
                 .map(|l| format!("{l:.0} ms after the word's end"))
-                .unwrap_or_else(|| "-".into())
+                .unwrap_or_else(|| "-".into()),
+            self.false_alarm_text()
         )
     }
 }
@@ -216,6 +277,32 @@ mod tests {
 
     fn commands() -> Vec<String> {
         vec!["left".into(), "right".into(), "up".into()]
+    }
+
+    #[test]
+    fn the_false_alarm_interval_is_garwoods() {
+        // Published exact 95% limits for a Poisson count.
+        for (k, lo, hi) in [
+            (0u64, 0.0, 3.689),
+            (1, 0.0253, 5.572),
+            (2, 0.2422, 7.225),
+            (10, 4.795, 18.39),
+        ] {
+            let (l, h) = poisson_interval(k);
+            assert!(
+                (l - lo).abs() < 2e-3 && (h - hi).abs() < 2e-2,
+                "{k}: {l} {h}"
+            );
+        }
+        // 0 in 10 minutes is not "0 per hour": the stream says "below 22/h".
+        let s = score(&[], &[], &commands(), 1000, 600.0);
+        assert_eq!(s.false_alarms_per_hour, 0.0);
+        assert!(
+            (s.false_alarms_per_hour_95.1 - 22.13).abs() < 0.05,
+            "{:?}",
+            s.false_alarms_per_hour_95
+        );
+        assert!(s.text().contains("cannot resolve"), "{}", s.text());
     }
 
     #[test]

@@ -29,7 +29,18 @@ pub struct StreamOptions {
     pub unknown_share: f64,
     /// Mean spacing between word starts, in seconds (each gap varies by +-0.5 s).
     pub spacing: f64,
+    /// Running speech instead of words every few seconds (`--speech DIR`): utterances of
+    /// this folder's held-out part laid end to end, with a command said alone about
+    /// every `command_every` seconds (never, when 0).
+    pub speech: Option<PathBuf>,
+    /// With `speech`: the speech folder's splits to draw from.
+    pub speech_splits: Vec<Split>,
+    pub command_every: f64,
 }
+
+/// The truth label of a stretch of running speech: not a command, so any detection in
+/// it is a false alarm.
+pub const SPEECH_LABEL: &str = "_speech_";
 
 /// One spoken word in a stream.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -46,6 +57,10 @@ pub struct StreamSummary {
     pub keywords: usize,
     pub others: usize,
     pub speakers: usize,
+    /// With --speech: utterances laid (and how many distinct), seconds of speech.
+    pub utterances: usize,
+    pub distinct_utterances: usize,
+    pub speech_s: f64,
 }
 
 /// The truth CSV written beside a stream WAV.
@@ -99,43 +114,13 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             opts.keywords.join(", ")
         );
     }
-    let noise_dir = opts.dir.join(NOISE_DIR);
-    let noise = if noise_dir.is_dir() {
-        let mut recs = Vec::new();
-        for p in list_wavs(&noise_dir)? {
-            recs.push(crate::audio::read_mono_16k(&p, 3600.0)?);
-        }
-        NoiseBank::from_recordings(recs)
-    } else {
-        NoiseBank::synthetic()
-    };
-    let noise_split = opts.split.unwrap_or(Split::Test);
-
     let mut rng = Rng::new(opts.seed ^ 0x57_12ea);
     let total = (opts.minutes * 60.0 * SAMPLE_RATE as f64) as usize;
     let sr = SAMPLE_RATE as usize;
-    // Background: noise in 5-15 s segments, each at its own level (-60 to -35 dBFS),
-    // crossfaded over 50 ms.
-    let mut x = Vec::with_capacity(total);
-    let fade = sr / 20;
-    while x.len() < total {
-        let len = sr * 5 + rng.below(sr * 10);
-        let mut seg = noise.window(noise_split, &mut rng, len + fade);
-        let level = 10f32.powf(rng.range(-60.0, -35.0) / 20.0);
-        let g = level / rms(&seg).max(1e-6);
-        seg.iter_mut().for_each(|v| *v *= g);
-        let start = x.len().saturating_sub(fade);
-        for (i, v) in seg.into_iter().enumerate() {
-            let at = start + i;
-            if at < x.len() {
-                let w = i as f32 / fade as f32;
-                x[at] = x[at] * (1.0 - w) + v * w;
-            } else {
-                x.push(v);
-            }
-        }
+    let mut x = noise_bed(opts, total, &mut rng)?;
+    if opts.speech.is_some() {
+        return speech_stream(opts, x, &keys, &mut rng);
     }
-    x.truncate(total);
 
     let mut truth = Vec::new();
     let mut speakers = std::collections::BTreeSet::new();
@@ -189,21 +174,199 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
         }
         t += (spacing + rng.range(-0.5, 0.5) as f64) * sr as f64;
     }
+    write_stream(
+        opts,
+        x,
+        &truth,
+        StreamSummary {
+            keywords: n_keys,
+            others: n_others,
+            speakers: speakers.len(),
+            ..StreamSummary::empty()
+        },
+    )
+}
+
+/// Background: the folder's `_background_noise_` (the part of each recording that
+/// belongs to the stream's split) in 5-15 s segments, each at its own level (-60 to
+/// -35 dBFS), crossfaded over 50 ms.
+fn noise_bed(opts: &StreamOptions, total: usize, rng: &mut Rng) -> Result<Vec<f32>> {
+    let noise_dir = opts.dir.join(NOISE_DIR);
+    let noise = if noise_dir.is_dir() {
+        let mut recs = Vec::new();
+        for p in list_wavs(&noise_dir)? {
+            recs.push(crate::audio::read_mono_16k(&p, 3600.0)?);
+        }
+        NoiseBank::from_recordings(recs)
+    } else {
+        NoiseBank::synthetic()
+    };
+    let noise_split = opts.split.unwrap_or(Split::Test);
+    let sr = SAMPLE_RATE as usize;
+    let mut x = Vec::with_capacity(total);
+    let fade = sr / 20;
+    while x.len() < total {
+        let len = sr * 5 + rng.below(sr * 10);
+        let mut seg = noise.window(noise_split, rng, len + fade);
+        let level = 10f32.powf(rng.range(-60.0, -35.0) / 20.0);
+        let g = level / rms(&seg).max(1e-6);
+        seg.iter_mut().for_each(|v| *v *= g);
+        let start = x.len().saturating_sub(fade);
+        for (i, v) in seg.into_iter().enumerate() {
+            let at = start + i;
+            if at < x.len() {
+                let w = i as f32 / fade as f32;
+                x[at] = x[at] * (1.0 - w) + v * w;
+            } else {
+                x.push(v);
+            }
+        }
+    }
+    x.truncate(total);
+    Ok(x)
+}
+
+/// Adds `clip` at `at` with its voiced part at `level_db` dBFS.
+fn lay(x: &mut [f32], clip: &[f32], at: usize, level_db: f32) {
+    let g = 10f32.powf(level_db / 20.0) / rms(clip).max(1e-6);
+    for (o, v) in x[at..].iter_mut().zip(clip) {
+        *o += v * g;
+    }
+}
+
+/// Running speech of the held-out speakers end to end (pauses of 0.3-1.5 s between
+/// utterances, each at -30 to -16 dBFS), and where asked, a command from the folder's
+/// split said alone every `command_every` s (+-30%), with 0.6-1.2 s of quiet on each side.
+fn speech_stream(
+    opts: &StreamOptions,
+    mut x: Vec<f32>,
+    keys: &[(String, Vec<PathBuf>)],
+    rng: &mut Rng,
+) -> Result<StreamSummary> {
+    let dir = opts.speech.as_deref().expect("called with --speech");
+    let scan = crate::speech::scan(dir, &opts.keywords)?;
+    let mut files: Vec<&crate::speech::SpeechFile> = scan
+        .files
+        .iter()
+        .filter(|f| opts.speech_splits.contains(&f.split))
+        .collect();
+    if files.is_empty() {
+        bail!(
+            "{}: no recordings in the held-out split(s) asked for",
+            dir.display()
+        );
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let sr = SAMPLE_RATE as usize;
+    let total = x.len();
+    let mut s = StreamSummary::empty();
+    let mut truth = Vec::new();
+    let (mut order, mut next) = (Vec::new(), 0usize);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut groups = std::collections::BTreeSet::new();
+    let every = opts.command_every;
+    let mut command_at = if every > 0.0 {
+        every * rng.range(0.7, 1.3) as f64
+    } else {
+        f64::INFINITY
+    };
+    let mut t = sr * 3 / 2;
+    while t + sr < total {
+        if (t as f64 / sr as f64) >= command_at {
+            command_at += every * rng.range(0.7, 1.3) as f64;
+            let (label, clips) = &keys[rng.below(keys.len())];
+            let path = &clips[rng.below(clips.len())];
+            let clip = read_clip(path, sr)
+                .with_context(|| format!("--make-stream: {}", path.display()))?;
+            let Some((a, b)) = voiced_span(&clip, SAMPLE_RATE) else {
+                continue;
+            };
+            let at = t + (rng.range(0.6, 1.2) * sr as f32) as usize - a;
+            if at + sr >= total {
+                break;
+            }
+            lay(&mut x, &clip[a..b], at + a, rng.range(-30.0, -16.0));
+            truth.push(TruthWord {
+                label: label.clone(),
+                start_ms: ((at + a) * 1000 / sr) as u64,
+                end_ms: ((at + b) * 1000 / sr) as u64,
+            });
+            s.keywords += 1;
+            t = at + b + (rng.range(0.6, 1.2) * sr as f32) as usize;
+            continue;
+        }
+        // Utterances in a shuffled order; once all are used, again in another order.
+        if next == order.len() {
+            order = (0..files.len()).collect();
+            rng.shuffle(&mut order);
+            next = 0;
+        }
+        let f = files[order[next]];
+        next += 1;
+        let Ok(u) = crate::audio::read_mono_16k(&f.path, 60.0) else {
+            continue;
+        };
+        let Some((a, b)) = voiced_span(&u, SAMPLE_RATE) else {
+            continue;
+        };
+        let room = total.saturating_sub(t + sr);
+        if room < sr / 4 {
+            break;
+        }
+        let len = (b - a).min(room);
+        lay(&mut x, &u[a..a + len], t, rng.range(-30.0, -16.0));
+        truth.push(TruthWord {
+            label: SPEECH_LABEL.into(),
+            start_ms: (t * 1000 / sr) as u64,
+            end_ms: ((t + len) * 1000 / sr) as u64,
+        });
+        seen.insert(f.path.clone());
+        groups.insert(f.group.clone());
+        s.utterances += 1;
+        s.speech_s += len as f64 / sr as f64;
+        t += len + (rng.range(0.3, 1.5) * sr as f32) as usize;
+    }
+    s.distinct_utterances = seen.len();
+    s.speakers = groups.len();
+    write_stream(opts, x, &truth, s)
+}
+
+/// Scales down a stream that would clip, writes it and its truth beside it.
+fn write_stream(
+    opts: &StreamOptions,
+    mut x: Vec<f32>,
+    truth: &[TruthWord],
+    summary: StreamSummary,
+) -> Result<StreamSummary> {
     let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     if peak > 0.99 {
         x.iter_mut().for_each(|v| *v *= 0.99 / peak);
     }
     let csv = truth_path(&opts.out);
     write_wav(&opts.out, &x, SAMPLE_RATE)?;
-    write_atomic(&csv, truth_csv(&truth).as_bytes())?;
+    write_atomic(&csv, truth_csv(truth).as_bytes())?;
     Ok(StreamSummary {
         wav: opts.out.clone(),
         csv,
-        duration_s: total as f64 / sr as f64,
-        keywords: n_keys,
-        others: n_others,
-        speakers: speakers.len(),
+        duration_s: x.len() as f64 / SAMPLE_RATE as f64,
+        ..summary
     })
+}
+
+impl StreamSummary {
+    fn empty() -> Self {
+        StreamSummary {
+            wav: PathBuf::new(),
+            csv: PathBuf::new(),
+            duration_s: 0.0,
+            keywords: 0,
+            others: 0,
+            speakers: 0,
+            utterances: 0,
+            distinct_utterances: 0,
+            speech_s: 0.0,
+        }
+    }
 }
 
 pub fn truth_csv(truth: &[TruthWord]) -> String {

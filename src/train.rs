@@ -8,7 +8,9 @@ use crate::dataset::{self, Split};
 use crate::features::{FeatureExtractor, Normalisation};
 use crate::metrics::Report;
 use crate::model::{self, Arch, Model, ModelCard, SILENCE};
+use crate::negatives::{self, Negatives};
 use crate::plots;
+use crate::speech::CropPool;
 use crate::util::{self, Rng};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,6 +44,13 @@ pub struct TrainOptions {
     /// Fine-tuning: weight of the distillation loss that keeps the base model's answers
     /// on its own labels (learning without forgetting).
     pub distill: f64,
+    /// Speech that is not a command (`--negatives`): `_unknown_` crops, background under
+    /// commands, and hard-negative mining.
+    pub negatives: Option<PathBuf>,
+    /// Hard-negative mining rounds (with `negatives`).
+    pub mining_rounds: usize,
+    /// Quiet before each clip in the model's window, in ms (see `FeatureConfig`).
+    pub lead_ms: u32,
 }
 
 impl TrainOptions {
@@ -64,6 +73,9 @@ impl TrainOptions {
             quiet: false,
             from: None,
             distill: 1.0,
+            negatives: None,
+            mining_rounds: 2,
+            lead_ms: 0,
         }
     }
 }
@@ -113,6 +125,10 @@ enum Item {
     Partial(usize),
     /// Background noise, labelled `_silence_`.
     Silence,
+    /// A crop of speech that is not a command, labelled `_unknown_`.
+    Speech(usize),
+    /// A mined window that fired or nearly fired, labelled `_unknown_`.
+    Hard(usize),
 }
 
 fn features_of(
@@ -203,6 +219,16 @@ pub fn open_base(from: &str, device: Device) -> Result<Model> {
 /// Fewest draws of each label per epoch.
 const MIN_DRAWS: usize = 128;
 
+/// With `--negatives`: crops of speech drawn per epoch, in units of a label's draws.
+const NEGATIVE_DRAWS: usize = 2;
+
+/// Mining rounds fall at even intervals of the epochs: for 60 epochs and 2 rounds, at
+/// the start of epochs 21 and 41.
+fn mining_due(epoch: usize, opts: &TrainOptions) -> bool {
+    let r = opts.mining_rounds;
+    r > 0 && epoch > 1 && (1..=r).any(|k| epoch == opts.epochs * k / (r + 1) + 1)
+}
+
 /// Distillation temperature for fine-tuning.
 const DISTILL_T: f64 = 2.0;
 
@@ -222,7 +248,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         .unwrap_or_else(|| opts.arch.clone());
     let features = match &base {
         Some(b) => b.card.features.clone(),
-        None => arch.default_features(),
+        None => {
+            let mut f = arch.default_features();
+            f.lead_samples = opts.lead_ms as usize * f.sample_rate as usize / 1000;
+            f.clip_samples += f.lead_samples;
+            f
+        }
     };
     let len = features.clip_samples;
     if opts.batch_size == 0 || opts.epochs == 0 {
@@ -245,6 +276,11 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 &b.card.labels,
             )
         }
+    };
+    let scan = if opts.negatives.is_some() {
+        dataset::with_unknown(scan)
+    } else {
+        scan
     };
     let labels = scan.labels.clone();
     if scan.split_by_clip {
@@ -269,7 +305,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         opts.quiet,
         "Decoding {bar:30} {pos}/{len} clips",
     );
-    let (decoded, mut skipped) = dataset::load_clips(&paths, len, opts.threads, &pb);
+    let (decoded, mut skipped) = dataset::load_clips(&paths, &features, opts.threads, &pb);
     pb.finish_and_clear();
     let mut noise_recs = Vec::new();
     for p in &scan.noise_files {
@@ -295,6 +331,40 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         NoiseBank::synthetic()
     } else {
         NoiseBank::from_recordings(noise_recs)
+    };
+    let mut negatives = match &opts.negatives {
+        Some(dir) => {
+            let commands: Vec<String> = labels
+                .iter()
+                .filter(|l| !l.starts_with('_'))
+                .cloned()
+                .collect();
+            let n = Negatives::load(dir, &commands, len, opts.seed)?;
+            log(
+                opts.quiet,
+                format!(
+                    "Negatives: {} recordings of speech in {} ({} left out as holding a command, {} without a transcript); {} training crops from {:.1} h",
+                    n.scan.files.len(),
+                    dir.display(),
+                    n.scan.with_command,
+                    n.scan.untranscribed,
+                    n.pool.len(),
+                    n.pool.seconds / 3600.0
+                ),
+            );
+            for e in n.pool.skipped.iter().take(5) {
+                eprintln!("warning: skipped {e}");
+            }
+            if !n.pool.skipped.is_empty() {
+                eprintln!(
+                    "warning: skipped {} unreadable recording(s) of speech",
+                    n.pool.skipped.len()
+                );
+            }
+            skipped.extend(n.pool.skipped.iter().cloned());
+            Some(n)
+        }
+        None => None,
     };
 
     let mut splits: Vec<Examples> = (0..3)
@@ -375,6 +445,15 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 ex.labels.push(si);
             }
         }
+    }
+    // Speech for validation: early stopping weighs staying quiet too.
+    let unknown_label = labels.iter().position(|l| l == model::UNKNOWN);
+    if let (Some(n), Some(u)) = (&negatives, unknown_label) {
+        let count = NEGATIVE_DRAWS * (splits[1].clips.len() / labels.len().max(1)).max(1);
+        let (crops, bad) = n.validation_crops(len, count, opts.seed);
+        skipped.extend(bad);
+        splits[1].labels.extend(std::iter::repeat_n(u, crops.len()));
+        splits[1].clips.extend(crops);
     }
 
     // ---- features & normalisation ---------------------------------------------
@@ -463,7 +542,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         } else {
             0
         };
-        (n + partial).div_ceil(opts.batch_size)
+        let speech = if negatives.is_some() {
+            (NEGATIVE_DRAWS + 1) * target
+        } else {
+            0
+        };
+        (n + partial + speech).div_ceil(opts.batch_size)
     };
     let total_steps = (steps_per_epoch * opts.epochs).max(1);
     let warmup = steps_per_epoch.max(1);
@@ -493,6 +577,22 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 break;
             }
         }
+        if let Some(n) = negatives.as_mut().filter(|_| mining_due(epoch, opts)) {
+            let falling = match n.rounds.as_slice() {
+                [.., a, b] => b.near_fires_per_hour < 0.9 * a.near_fires_per_hour,
+                _ => true,
+            };
+            if falling {
+                let r = n.mine(&model, &norm, epoch, opts.seed)?;
+                log(
+                    opts.quiet,
+                    format!(
+                        "Mining at epoch {epoch}: {:.1} h of training speech, {} of {} windows nearly fire ({:.0}/h); {} hard negatives kept",
+                        r.hours, r.near_fires, r.windows, r.near_fires_per_hour, r.kept
+                    ),
+                );
+            }
+        }
         let e0 = Instant::now();
         // Balanced epoch: every label drawn up to `target` times (thin ones oversampled),
         // `_silence_` generated fresh.
@@ -505,6 +605,17 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         if unknown.is_some() && !commands.is_empty() {
             let n = (target as f32 * opts.augment.partial_share) as usize;
             order.extend((0..n).map(|_| Item::Partial(commands[rng.below(commands.len())])));
+        }
+        if let Some(n) = &negatives {
+            if !n.pool.is_empty() {
+                let k = n.pool.len();
+                order.extend((0..NEGATIVE_DRAWS * target).map(|_| Item::Speech(rng.below(k))));
+            }
+            // Mined windows: a label's worth and no more, so that `_unknown_` does not
+            // crowd out the commands.
+            let mut hard: Vec<usize> = (0..n.hard.len()).collect();
+            rng.shuffle(&mut hard);
+            order.extend(hard.into_iter().take(target).map(Item::Hard));
         }
         for l in 0..labels.len() {
             if Some(l) == silence {
@@ -535,6 +646,10 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                 opts.augment.clone(),
             );
             let labels_of = train_labels.clone();
+            let (pool, hard) = match &negatives {
+                Some(n) => (n.pool.clone(), n.hard.clone()),
+                None => (Arc::new(CropPool::new(len)), Arc::new(CropPool::new(len))),
+            };
             let bs = opts.batch_size;
             let sil = silence.unwrap_or(0);
             let unk = unknown.unwrap_or(0);
@@ -553,9 +668,23 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                                 augment::augment_wave(&clips[i], &noise, &mut rng, &unk_aug),
                                 unk,
                             ),
-                            Item::Clip(i) => (
-                                augment::augment_wave(&clips[i], &noise, &mut rng, &aug),
-                                labels_of[i],
+                            Item::Clip(i) => {
+                                let mut w =
+                                    augment::augment_wave(&clips[i], &noise, &mut rng, &aug);
+                                // Some commands said while someone else talks.
+                                if !pool.is_empty() && rng.f32() < negatives::OVER_SPEECH_SHARE {
+                                    let s = pool.get(rng.below(pool.len()));
+                                    negatives::mix_under(&mut w, &s, rng.range(5.0, 20.0));
+                                }
+                                (w, labels_of[i])
+                            }
+                            Item::Speech(i) => (
+                                augment::augment_wave(&pool.get(i), &noise, &mut rng, &unk_aug),
+                                unk,
+                            ),
+                            Item::Hard(i) => (
+                                augment::augment_wave(&hard.get(i), &noise, &mut rng, &aug),
+                                unk,
                             ),
                             Item::Partial(i) => {
                                 let part = augment::partial_word(&clips[i], &mut rng);
@@ -755,6 +884,21 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         "seconds_per_epoch": train_seconds / history.len().max(1) as f64,
         "interrupted": interrupted,
     });
+    if let Some(n) = &negatives {
+        card.training["negatives"] = serde_json::json!({
+            "folder": opts.negatives.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().to_string()),
+            "recordings": {"train": n.scan.of_split(Split::Train).len(), "validation": n.scan.of_split(Split::Validation).len(), "test": n.scan.of_split(Split::Test).len()},
+            "groups": {"train": n.scan.groups(Split::Train), "validation": n.scan.groups(Split::Validation), "test": n.scan.groups(Split::Test)},
+            "left_out_holding_a_command": n.scan.with_command,
+            "left_out_without_transcript": n.scan.untranscribed,
+            "training_crops": n.pool.len(),
+            "training_hours_cropped": n.pool.seconds / 3600.0,
+            "speech_draws_per_epoch": NEGATIVE_DRAWS * target,
+            "commands_over_speech_share": negatives::OVER_SPEECH_SHARE,
+            "mining_threshold": negatives::MINE_THRESHOLD,
+            "mining_rounds": n.rounds,
+        });
+    }
     if let Some(b) = &base {
         card.training["fine_tuning"] = serde_json::json!({
             "from": b.source,

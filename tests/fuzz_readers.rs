@@ -366,7 +366,12 @@ fn check_folder(files: &[(usize, FileCase)], noise: &[FileCase]) -> Result<(), T
         Duration::from_secs(60),
         move || {
             let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-            dataset::load_clips(&refs, 16_000, 2, &indicatif::ProgressBar::hidden())
+            dataset::load_clips(
+                &refs,
+                &listen::features::FeatureConfig::log_mel(),
+                2,
+                &indicatif::ProgressBar::hidden(),
+            )
         },
     );
     prop_assert_eq!(decoded.len(), n);

@@ -201,3 +201,98 @@ fn bad_truth_and_stream_inputs_are_clean_errors() {
     );
     assert!(!d.join("o.wav").exists(), "nothing half-written");
 }
+
+#[test]
+fn a_speech_stream_holds_running_speech_and_commands_said_alone() {
+    let d = scratch("streams-speech");
+    let make = |name: &str, every: &str| {
+        let out = d.join(format!("{name}.wav"));
+        let o = run(&[
+            "--make-stream",
+            tts_words().to_str().unwrap(),
+            "--speech",
+            tts_speech().to_str().unwrap(),
+            "--split",
+            "all",
+            "--command-every",
+            every,
+            "--minutes",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (out, stderr(&o))
+    };
+    let (talk, said) = make("talk", "0");
+    // 6 sentences and 3 words; the sentence with "left" is left out.
+    assert!(said.contains("(8 distinct)"), "{said}");
+    let truth = listen::streams::read_truth(&talk.with_extension("csv")).unwrap();
+    assert!(truth.len() > 5, "{truth:?}");
+    assert!(truth
+        .iter()
+        .all(|w| w.label == listen::streams::SPEECH_LABEL));
+    let speech_ms: u64 = truth.iter().map(|w| w.end_ms - w.start_ms).sum();
+    assert!(
+        speech_ms > 30_000,
+        "the minute is mostly speech: {speech_ms} ms"
+    );
+
+    let (mixed, _) = make("mixed", "10");
+    let truth = listen::streams::read_truth(&mixed.with_extension("csv")).unwrap();
+    let commands: Vec<_> = truth
+        .iter()
+        .filter(|w| w.label != listen::streams::SPEECH_LABEL)
+        .collect();
+    assert!((3..=8).contains(&commands.len()), "{truth:?}");
+    // Said alone: at least half a second of quiet on either side.
+    for c in commands {
+        for w in &truth {
+            if w != c {
+                assert!(
+                    w.end_ms + 500 <= c.start_ms || c.end_ms + 500 <= w.start_ms,
+                    "{c:?} touches {w:?}"
+                );
+            }
+        }
+    }
+
+    // Scored: every detection on speech is a false alarm, and the rate comes with its
+    // interval.
+    let o = run(&[
+        "--input",
+        talk.to_str().unwrap(),
+        "--truth",
+        talk.with_extension("csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("0 keywords") && out.contains("95% interval"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_speech_folder_with_nothing_usable_is_one_line() {
+    let d = scratch("streams-speech-empty");
+    let sp = d.join("speech/19/198");
+    std::fs::create_dir_all(&sp).unwrap();
+    std::fs::copy(
+        tts_speech().join("ls/100/7/100-7-0000.wav"),
+        sp.join("19-198-0000.wav"),
+    )
+    .unwrap();
+    let o = run(&[
+        "--make-stream",
+        tts_words().to_str().unwrap(),
+        "--speech",
+        d.join("speech").to_str().unwrap(),
+        "--out",
+        d.join("s.wav").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, &["no usable WAV recordings", "want of a transcript"]);
+    assert!(!d.join("s.wav").exists());
+}

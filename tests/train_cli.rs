@@ -460,3 +460,75 @@ fn an_impossible_learning_rate_is_a_clean_error() {
         assert_clean_error(&o, &["--lr", "between 0 and 1"]);
     }
 }
+
+#[test]
+fn negatives_become_unknown_and_mining_rounds_are_recorded() {
+    let d = scratch("train-negatives");
+    let model = d.join("m");
+    let o = run(&[
+        "--train",
+        tts_words().to_str().unwrap(),
+        "--negatives",
+        tts_speech().to_str().unwrap(),
+        "--epochs",
+        "4",
+        "--mining-rounds",
+        "1",
+        "--lead-ms",
+        "300",
+        "--model",
+        model.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("model.json")).unwrap()).unwrap();
+    // Every folder is a command (no --words), and the speech gives `_unknown_` examples.
+    assert_eq!(
+        card["labels"],
+        serde_json::json!(["_silence_", "_unknown_", "down", "left", "right", "up"])
+    );
+    let n = &card["training"]["negatives"];
+    assert_eq!(n["left_out_holding_a_command"], 1, "{n}");
+    let rounds = n["mining_rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "{n}");
+    assert_eq!(
+        rounds[0]["epoch"], 3,
+        "mining at the start of epoch 4 * 1/2 + 1"
+    );
+    assert!(rounds[0]["windows"].as_u64().unwrap() > 0, "{n}");
+    // The lead is part of the model's window, and every mode reads it from the card.
+    assert_eq!(card["features"]["lead_samples"], 4800);
+    assert_eq!(card["features"]["clip_samples"], 20800);
+    let clip = tts_words().join("left");
+    let first = std::fs::read_dir(&clip)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let o = run(&[
+        "--predict",
+        first.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_negatives_folder_without_speech_is_one_line_before_training() {
+    let d = scratch("train-negatives-empty");
+    std::fs::create_dir_all(d.join("speech")).unwrap();
+    let o = run(&[
+        "--train",
+        tts_words().to_str().unwrap(),
+        "--negatives",
+        d.join("speech").to_str().unwrap(),
+        "--model",
+        d.join("m").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, &["speech", "no usable WAV recordings"]);
+    assert!(!d.join("m").exists());
+}

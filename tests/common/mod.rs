@@ -171,3 +171,63 @@ pub fn make_stream(
     }
     (x, truth)
 }
+
+/// A folder of speech that is not a command, LibriSpeech style: sentences spoken by
+/// espeak-ng as `<speaker>-<chapter>-<utt>.wav` with a `*.trans.txt` beside them (one
+/// sentence holds "left", which readers must leave out), and a folder of other words
+/// without transcripts. Made once per test binary.
+pub fn tts_speech() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = root()
+            .join("target")
+            .join("test-data")
+            .join(format!("tts-speech-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let sentences = [
+            "the weather was calm and the river ran quietly past the mill",
+            "she opened the window and listened to the birds in the garden",
+            "turn left at the corner and walk for a while",
+            "a long table stood in the middle of the room",
+            "they spoke of many things while the evening grew dark",
+            "the old clock in the hall struck nine",
+        ];
+        let voices = ["en-us", "en-gb", "en-us+f3"];
+        let mut trans = std::collections::BTreeMap::<String, String>::new();
+        for (i, text) in sentences.iter().enumerate() {
+            let speaker = 100 + (i % 3);
+            let id = format!("{speaker}-7-{i:04}");
+            let dir = d.join(format!("ls/{speaker}/7"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let wav = dir.join(format!("{id}.wav"));
+            let st = Command::new("espeak-ng")
+                .args([
+                    "-v",
+                    voices[i % 3],
+                    "-s",
+                    "160",
+                    "-w",
+                    wav.to_str().unwrap(),
+                    text,
+                ])
+                .status()
+                .expect("espeak-ng (run scripts/setup)");
+            assert!(st.success());
+            let t = trans.entry(format!("{speaker}")).or_default();
+            t.push_str(&format!("{id} {}\n", text.to_uppercase()));
+        }
+        for (speaker, t) in trans {
+            std::fs::write(d.join(format!("ls/{speaker}/7/{speaker}-7.trans.txt")), t).unwrap();
+        }
+        std::fs::create_dir_all(d.join("words")).unwrap();
+        for (i, w) in ["computer", "jarvis", "coffee"].iter().enumerate() {
+            let wav = d.join(format!("words/{i}.wav"));
+            let st = Command::new("espeak-ng")
+                .args(["-v", "en-us", "-w", wav.to_str().unwrap(), w])
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        d
+    })
+}
