@@ -138,7 +138,9 @@ struct Args {
     batch_size: usize,
     #[arg(long, default_value_t = 1, help_heading = "Training")]
     seed: u64,
-    /// Network: tcresnet (default, ~66k parameters) or tutorial (the tutorial's 29.5M CNN).
+    /// Network: tcresnet (97,218 parameters for 10 labels; the default without
+    /// --negatives), tcresnet-wide (218,346; the default with --negatives) or tutorial
+    /// (the tutorial's 29.5M CNN).
     #[arg(long, help_heading = "Training")]
     arch: Option<String>,
     /// Fine-tune from a model (a folder; no value: the bundled one) instead of starting
@@ -161,11 +163,12 @@ struct Args {
     #[arg(long, value_name = "DIR", help_heading = "Training")]
     negatives: Option<PathBuf>,
     /// Quiet before each clip in the model's window, in ms: the model then sees what
-    /// came before a word (speech, or the pause of a command said alone).
-    #[arg(long, default_value_t = 0, help_heading = "Training")]
-    lead_ms: u32,
+    /// came before a word (speech, or the pause of a command said alone) [default: 400
+    /// with --negatives, else 0].
+    #[arg(long, help_heading = "Training")]
+    lead_ms: Option<u32>,
     /// With --negatives: hard-negative mining rounds.
-    #[arg(long, default_value_t = 2, help_heading = "Training")]
+    #[arg(long, default_value_t = 3, help_heading = "Training")]
     mining_rounds: usize,
     /// Train without augmentation (for comparisons).
     #[arg(long, help_heading = "Training")]
@@ -182,7 +185,10 @@ fn main() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("listen: internal error: {info}");
     }));
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => exit_on_argument_error(e),
+    };
     match run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -190,6 +196,20 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// `--help` and `--version` print as clap prints them; any other argument error is one
+/// `listen: error:` line with exit code 2, as every other error.
+fn exit_on_argument_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("bad arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("listen: error: {first} (listen --help lists the options)");
+    std::process::exit(2);
 }
 
 fn threads(args: &Args) -> usize {
@@ -282,6 +302,15 @@ fn run(args: Args) -> Result<i32> {
             );
         }
         let s = listen::streams::make_stream(&opts)?;
+        for e in s.skipped.iter().take(10) {
+            eprintln!("warning: skipped {e}");
+        }
+        if !s.skipped.is_empty() {
+            eprintln!(
+                "warning: skipped {} unreadable recording(s) of speech",
+                s.skipped.len()
+            );
+        }
         if opts.speech.is_some() {
             eprintln!(
                 "wrote {} ({:.1} min: {:.1} min of speech in {} utterances ({} distinct) from {} speakers or sources, {} commands) and {}",
@@ -633,7 +662,13 @@ fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {
     if let (Some(a), Some(_)) = (&args.arch, &args.from) {
         bail!("--arch {a}: a fine-tuned model keeps the architecture of --from; leave out --arch");
     }
-    opts.arch = listen::model::Arch::by_name(args.arch.as_deref().unwrap_or("tcresnet"))?;
+    // With negatives, the bundled model's network; without, the small one as before.
+    let arch = match (&args.arch, &args.negatives) {
+        (Some(a), _) => a.as_str(),
+        (None, Some(_)) => "tcresnet-wide",
+        (None, None) => "tcresnet",
+    };
+    opts.arch = listen::model::Arch::by_name(arch)?;
     opts.from = args.from.clone();
     opts.lr = args
         .lr
@@ -644,7 +679,16 @@ fn run_train(args: &Args, dir: PathBuf) -> Result<i32> {
     opts.patience = args.patience;
     opts.negatives = args.negatives.clone();
     opts.mining_rounds = args.mining_rounds;
-    opts.lead_ms = args.lead_ms;
+    // With negatives, the bundled model's recipe (BENCHMARKS.md); without, as before.
+    opts.lead_ms = args
+        .lead_ms
+        .unwrap_or(if args.negatives.is_some() { 400 } else { 0 });
+    if opts.lead_ms > 2000 {
+        bail!("--lead-ms {}: use 0 to 2000", opts.lead_ms);
+    }
+    if args.from.is_some() && args.lead_ms.is_some() {
+        bail!("--lead-ms: a fine-tuned model keeps the window of --from; leave out --lead-ms");
+    }
     opts.time_budget = args.time_budget;
     opts.threads = threads(args);
     opts.quiet = args.quiet;

@@ -35,8 +35,15 @@ impl Arch {
     pub fn by_name(name: &str) -> Result<Arch> {
         match name {
             "tcresnet" | "tc-resnet" => Ok(Arch::default_tcresnet()),
+            "tcresnet-wide" => Ok(Arch::TcResnet {
+                channels: vec![32, 48, 64, 80],
+                kernel: 9,
+                dropout: 0.2,
+            }),
             "tutorial" => Ok(Arch::Tutorial),
-            other => bail!("unknown architecture '{other}' (try tcresnet or tutorial)"),
+            other => {
+                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide or tutorial)")
+            }
         }
     }
 

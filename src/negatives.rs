@@ -39,6 +39,8 @@ pub struct MiningRound {
     /// The same per hour of speech: falls as the model learns to stay quiet.
     pub near_fires_per_hour: f64,
     pub kept: usize,
+    /// Recordings that could not be read (skipped).
+    pub unreadable: usize,
 }
 
 pub struct Negatives {
@@ -125,12 +127,14 @@ pub fn mine_files(
         .filter(|&i| model.card.is_command(i))
         .collect();
     let mut found = Vec::new();
-    let (mut done, mut windows, mut near) = (0.0, 0usize, 0usize);
+    let (mut done, mut windows, mut near, mut unreadable) = (0.0, 0usize, 0usize, 0usize);
     for f in files {
         if done >= seconds {
             break;
         }
         let Ok(mut x) = audio::read_mono_16k(&f.path, 120.0) else {
+            // Already named when the pool was cropped from the same files.
+            unreadable += 1;
             continue;
         };
         // A recording shorter than a window is seen as a stream sees it: after quiet.
@@ -178,6 +182,7 @@ pub fn mine_files(
                 0.0
             },
             kept: 0,
+            unreadable,
         },
     ))
 }

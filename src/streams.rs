@@ -57,6 +57,8 @@ pub struct StreamSummary {
     pub keywords: usize,
     pub others: usize,
     pub speakers: usize,
+    /// With --speech: recordings that could not be read (named), skipped.
+    pub skipped: Vec<String>,
     /// With --speech: utterances laid (and how many distinct), seconds of speech.
     pub utterances: usize,
     pub distinct_utterances: usize,
@@ -303,8 +305,25 @@ fn speech_stream(
         }
         let f = files[order[next]];
         next += 1;
-        let Ok(u) = crate::audio::read_mono_16k(&f.path, 60.0) else {
-            continue;
+        let u = match crate::audio::read_mono_16k(&f.path, 60.0) {
+            Ok(u) => u,
+            Err(e) => {
+                if !s
+                    .skipped
+                    .iter()
+                    .any(|m| m.contains(&*f.path.to_string_lossy()))
+                {
+                    s.skipped.push(format!("{e:#}"));
+                }
+                if s.skipped.len() >= files.len() {
+                    bail!(
+                        "{}: none of its held-out recordings could be read ({})",
+                        dir.display(),
+                        s.skipped[0]
+                    );
+                }
+                continue;
+            }
         };
         let Some((a, b)) = voiced_span(&u, SAMPLE_RATE) else {
             continue;
@@ -362,6 +381,7 @@ impl StreamSummary {
             keywords: 0,
             others: 0,
             speakers: 0,
+            skipped: Vec::new(),
             utterances: 0,
             distinct_utterances: 0,
             speech_s: 0.0,

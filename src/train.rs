@@ -808,7 +808,12 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         if best.as_ref().map(|b| val_loss < b.0).unwrap_or(true) {
             best = Some((val_loss, epoch, model.snapshot()));
         } else if let Some((_, be, _)) = &best {
-            if epoch - be >= opts.patience {
+            // A mining round changes what is trained on: give it `patience` epochs too.
+            let mined = negatives
+                .as_ref()
+                .and_then(|n| n.rounds.last())
+                .map_or(0, |r| r.epoch);
+            if epoch - (*be).max(mined) >= opts.patience {
                 log(
                     opts.quiet,
                     format!("Early stopping: no better validation loss since epoch {be}"),

@@ -110,3 +110,19 @@ fn an_unreadable_input_file_is_a_clean_error() {
         &["/no/model", "does not exist"],
     );
 }
+
+#[test]
+fn a_word_at_the_very_start_of_a_file_is_heard() {
+    // The engine starts from the features of silence, as if the file had been preceded
+    // by quiet: a command in its first milliseconds is a command said alone.
+    let d = scratch("engine-first-word");
+    for w in ["go", "yes"] {
+        let mut x: Vec<f32> = spoken(w, &d).iter().map(|v| v * 0.5).collect();
+        x.extend(std::iter::repeat_n(0.0, 32000));
+        let wav = d.join(format!("{w}.wav"));
+        write_wav(&wav, &x, 16000).unwrap();
+        let got = detections(&["--input", wav.to_str().unwrap(), "--json", "--quiet"]);
+        let labels: Vec<&str> = got.iter().map(|g| g["label"].as_str().unwrap()).collect();
+        assert_eq!(labels, [w], "{got:?}");
+    }
+}

@@ -296,3 +296,33 @@ fn a_speech_folder_with_nothing_usable_is_one_line() {
     assert_clean_error(&o, &["no usable WAV recordings", "want of a transcript"]);
     assert!(!d.join("s.wav").exists());
 }
+
+#[test]
+fn an_unreadable_recording_among_the_speech_is_named_and_skipped() {
+    let d = scratch("streams-speech-broken");
+    let sp = d.join("speech");
+    copy_tree(tts_speech(), &sp);
+    // Cut off inside its header.
+    let good = std::fs::read(sp.join("words/0.wav")).unwrap();
+    std::fs::write(sp.join("words/broken.wav"), &good[..20]).unwrap();
+    let out = d.join("s.wav");
+    let o = run(&[
+        "--make-stream",
+        tts_words().to_str().unwrap(),
+        "--speech",
+        sp.to_str().unwrap(),
+        "--split",
+        "all",
+        "--minutes",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("broken.wav") && err.contains("skipped 1 unreadable"),
+        "{err}"
+    );
+    assert!(out.exists());
+}
