@@ -49,15 +49,7 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).unwrap();
-    let models: Vec<(String, PathBuf)> = std::env::var("LISTEN_BENCH_MODELS")
-        .unwrap_or_else(|_| "bundled=assets/model".into())
-        .split(';')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let (n, d) = s.split_once('=').expect("name=DIR");
-            (n.to_string(), root.join(d))
-        })
-        .collect();
+    let models = common::bench_models();
     let stream = match std::env::var("LISTEN_BENCH_STREAM") {
         Ok(p) => PathBuf::from(p),
         Err(_) => match common::test_stream("test-stream", 10.0, 1) {

@@ -111,15 +111,7 @@ fn main() {
         }
     }
 
-    let models: Vec<(String, PathBuf)> = std::env::var("LISTEN_BENCH_MODELS")
-        .unwrap_or_else(|_| "bundled=assets/model".into())
-        .split(';')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let (n, d) = s.split_once('=').expect("name=DIR");
-            (n.to_string(), root.join(d))
-        })
-        .collect();
+    let models = common::bench_models();
     let mut rows = Vec::new();
     let mut curves = Vec::new();
     for (name, dir) in &models {

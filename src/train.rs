@@ -875,7 +875,7 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
         "silence": if silence.is_some() { if noise.synthetic { "synthetic noise" } else { "_background_noise_ (first 80% of each file for training)" } } else { "none" },
         "skipped_files": skipped.len(),
         "split": if scan.split_by_clip { "by seeded file-name hash (too few speakers to hold any out); 80/10/10" } else { "by speaker hash (<speaker>_nohash_<n>.wav), else by seeded file-name hash; words with fewer than 5 speakers by file name; 80/10/10" },
-        "balancing": format!("each label oversampled to the median count ({target}) per epoch"),
+        "balancing": format!("every clip once per epoch; a label with fewer clips than {target} (the median label count, at least {MIN_DRAWS}) drawn again at random up to {target}"),
         "augmentation": opts.augment,
         "epochs_run": history.len(),
         "best_epoch": best_epoch,
@@ -925,9 +925,10 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
     log(
         opts.quiet,
         format!(
-            "Saved model to {} ({:.0} s in all)",
+            "Saved model to {} ({:.0} s in all); listen with it: listen --model {}",
             opts.out.display(),
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            opts.out.display()
         ),
     );
     Ok(TrainOutcome {

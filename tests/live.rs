@@ -462,7 +462,15 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
         // The capture path must deliver every word: listened to at the built-in
         // settings, not at the bundled model's stricter own (chosen to stay quiet while
         // people talk), which misses about 1 in 50 espeak-ng words (BENCHMARKS.md).
-        c.args(["--json", "--threshold", "0.62", "--smoothing", "5", "--min-windows", "3"]);
+        c.args([
+            "--json",
+            "--threshold",
+            "0.62",
+            "--smoothing",
+            "5",
+            "--min-windows",
+            "3",
+        ]);
         c
     });
     assert!(

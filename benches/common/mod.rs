@@ -11,6 +11,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The models to measure: `LISTEN_BENCH_MODELS="name=DIR;name=DIR"` (folders relative
+/// to the repository), by default the bundled model's folder.
+#[allow(dead_code)]
+pub fn bench_models() -> Vec<(String, PathBuf)> {
+    std::env::var("LISTEN_BENCH_MODELS")
+        .unwrap_or_else(|_| "bundled=assets/model".into())
+        .split(';')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (n, d) = s
+                .split_once('=')
+                .expect("LISTEN_BENCH_MODELS: name=DIR;name=DIR");
+            (n.to_string(), root().join(d))
+        })
+        .collect()
+}
+
 /// The shared Speech Commands clips, unpacked once into target/speech-commands. None,
 /// with a message, when ../shared is absent.
 pub fn speech_commands() -> Option<PathBuf> {
