@@ -132,10 +132,14 @@ struct Args {
     /// Keywords (comma-separated); other word folders become `_unknown_`. Default: every folder.
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     words: Option<Vec<String>>,
+    /// Passes over the training data at most (early stopping may end sooner).
     #[arg(long, default_value_t = 40, help_heading = "Training")]
     epochs: usize,
+    /// Examples per training step.
     #[arg(long, default_value_t = 64, help_heading = "Training")]
     batch_size: usize,
+    /// Seed of the weights, the augmentation and the split of files without a speaker;
+    /// with --make-stream, of the stream.
     #[arg(long, default_value_t = 1, help_heading = "Training")]
     seed: u64,
     /// Network: tcresnet (97,218 parameters for 10 labels; the default without
