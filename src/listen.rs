@@ -20,11 +20,14 @@ pub struct FileRun {
 }
 
 /// Runs the engine over a whole recording; `on_detection` sees each detection as it fires.
+/// `keep_going` is asked between chunks (a few hundred times a second of audio): false
+/// stops early, with what was found so far.
 pub fn run_file(
     model: Model,
     path: &Path,
     cfg: EngineConfig,
     mut on_detection: impl FnMut(&Detection),
+    mut keep_going: impl FnMut() -> bool,
 ) -> Result<FileRun> {
     let mut wav = WavStream::open(path)?;
     // One window at a time is too small to gain from intra-op threads.
@@ -35,6 +38,13 @@ pub fn run_file(
     let mut out = Vec::new();
     let mut frames = 0u64;
     loop {
+        if !keep_going() {
+            return Ok(FileRun {
+                detections: found,
+                posteriors: engine.take_posteriors(),
+                duration_s: frames as f64 / wav.sample_rate() as f64,
+            });
+        }
         let n = wav.read_chunk(&mut chunk, 4096)?;
         if n == 0 {
             break;
@@ -59,6 +69,19 @@ pub fn run_file(
         posteriors: engine.take_posteriors(),
         duration_s: frames as f64 / wav.sample_rate() as f64,
     })
+}
+
+/// Whether the reader of stdout has gone away (the other end of a pipe closed, as after
+/// `listen | head -1`): then nobody hears of detections any more, and listening stops.
+pub fn stdout_closed() -> bool {
+    let mut p = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd and no wait; POLLERR/POLLHUP are reported unasked.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// One JSON object per detection.

@@ -433,11 +433,13 @@ fn run_listen(args: &Args) -> Result<i32> {
         if let Some(truth) = &args.truth {
             return run_scored(args, model, file, truth, cfg);
         }
-        let found = listen::listen::run_file(model, file, cfg, &mut emit)?;
+        let found = listen::listen::run_file(model, file, cfg, &mut emit, || {
+            !listen::listen::stdout_closed()
+        })?;
         if let Some(e) = exec {
             e.finish();
         }
-        if !args.quiet {
+        if !args.quiet && !listen::listen::stdout_closed() {
             eprintln!(
                 "{}: {} detection(s)",
                 file.display(),
@@ -471,7 +473,7 @@ fn run_listen(args: &Args) -> Result<i32> {
                     listen::listen::dropped_secs(s.capture)
                 );
             }
-            Ok(!stop.load(Ordering::SeqCst))
+            Ok(!stop.load(Ordering::SeqCst) && !listen::listen::stdout_closed())
         })?;
         return Ok(0);
     }
@@ -570,7 +572,7 @@ fn run_scored(
     let card = model.card.clone();
     let commands = card.commands();
     let detector = cfg.detector.clone();
-    let run = listen::listen::run_file(model, file, cfg, |_| {})?;
+    let run = listen::listen::run_file(model, file, cfg, |_| {}, || true)?;
     let tol = args.tolerance_ms;
     let result = score::score(&words, &run.detections, &commands, tol, run.duration_s);
     if !args.sweep {

@@ -126,3 +126,48 @@ fn a_word_at_the_very_start_of_a_file_is_heard() {
         assert_eq!(labels, [w], "{got:?}");
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_listen_at_once() {
+    // `listen --input long.wav --json | head -1`: once head has its line, the rest of a
+    // 20-minute file is not worth reading.
+    let d = scratch("engine-closed-stdout");
+    let mut x: Vec<f32> = vec![0.0; 16000];
+    x.extend(spoken("yes", &d).iter().map(|v| v * 0.5));
+    x.resize(20 * 60 * 16000, 0.0);
+    let wav = d.join("long.wav");
+    write_wav(&wav, &x, 16000).unwrap();
+    drop(x);
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "--input",
+            wav.to_str().unwrap(),
+            "--json",
+            "--threshold",
+            "0.5",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.contains("\"yes\""), "{line}");
+    let closed = std::time::Instant::now();
+    drop(out);
+    let status = child.wait().unwrap();
+    let took = closed.elapsed();
+    assert!(status.success(), "{status:?}");
+    // The whole file takes several seconds on this machine (BENCHMARKS: ~230x real time).
+    assert!(
+        took.as_secs_f64() < 1.5,
+        "still reading {took:?} after stdout closed"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        !err.contains("detection(s)") && !err.contains("error"),
+        "{err}"
+    );
+}
