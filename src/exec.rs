@@ -3,6 +3,8 @@
 //! launcher thread starts `sh -c CMD` with LISTEN_LABEL, LISTEN_SCORE and LISTEN_TIME_MS
 //! set, never waits on it, reaps finished commands and reports failures. Commands that
 //! fail, hang or print a lot cannot delay detection; at most `MAX_RUNNING` run at once.
+//! When listen ends, it waits a little for the commands in flight and ends the rest:
+//! none outlives it.
 use crate::detect::Detection;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,17 +33,20 @@ pub struct ExecStats {
     pub running: AtomicU64,
     /// Not started: the queue was full or MAX_RUNNING were still running.
     pub skipped: AtomicU64,
+    /// Still running when listen finished, past the grace: ended.
+    pub ended: AtomicU64,
 }
 
 impl ExecStats {
     pub fn summary(&self) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "{} started, {} failed, {} running, {} skipped",
+            "{} started, {} failed, {} running, {} skipped, {} ended at exit",
             get(&self.started),
             get(&self.failed),
             get(&self.running),
-            get(&self.skipped)
+            get(&self.skipped),
+            get(&self.ended)
         )
     }
 }
@@ -58,82 +63,24 @@ impl Executor {
         let stats = Arc::new(ExecStats::default());
         let st = stats.clone();
         let launcher = std::thread::spawn(move || {
-            let mut children: Vec<(Child, String)> = Vec::new();
-            let mut last_report: Option<Instant> = None;
-            let mut unreported = 0u64;
+            let mut running = Running {
+                children: Vec::new(),
+                stats: st,
+                output,
+                last_report: None,
+                unreported: 0,
+            };
             loop {
                 let next = rx.recv_timeout(Duration::from_millis(200));
-                // Reap what finished; report failures (at most one line a second).
-                children.retain_mut(|(c, label)| match c.try_wait() {
-                    Ok(None) => true,
-                    Ok(Some(status)) => {
-                        if !status.success() {
-                            st.failed.fetch_add(1, Ordering::Relaxed);
-                            unreported += 1;
-                            if output == ExecOutput::Stderr
-                                && last_report.is_none_or(|t| t.elapsed().as_secs() >= 1)
-                            {
-                                let more = if unreported > 1 {
-                                    format!(" ({} failures since the last report)", unreported)
-                                } else {
-                                    String::new()
-                                };
-                                eprintln!("listen: warning: --exec for '{label}' {status}{more}");
-                                last_report = Some(Instant::now());
-                                unreported = 0;
-                            }
-                        }
-                        false
-                    }
-                    Err(_) => false,
-                });
-                st.running.store(children.len() as u64, Ordering::Relaxed);
+                running.reap();
                 let d = match next {
                     Ok(d) => d,
                     Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => break,
                 };
-                if children.len() >= MAX_RUNNING {
-                    st.skipped.fetch_add(1, Ordering::Relaxed);
-                    if output == ExecOutput::Stderr {
-                        eprintln!(
-                            "listen: warning: --exec not run for '{}': {MAX_RUNNING} earlier commands are still running",
-                            d.label
-                        );
-                    }
-                    continue;
-                }
-                let mut cmd = Command::new("sh");
-                cmd.arg("-c")
-                    .arg(&command)
-                    .env("LISTEN_LABEL", &d.label)
-                    .env("LISTEN_SCORE", format!("{:.4}", d.score))
-                    .env("LISTEN_TIME_MS", d.time_ms.to_string())
-                    .stdin(Stdio::null());
-                match output {
-                    ExecOutput::Stderr => {
-                        if let Some(fd) = dup_stderr() {
-                            cmd.stdout(fd);
-                        }
-                    }
-                    ExecOutput::Discard => {
-                        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-                    }
-                }
-                match cmd.spawn() {
-                    Ok(c) => {
-                        st.started.fetch_add(1, Ordering::Relaxed);
-                        children.push((c, d.label));
-                    }
-                    Err(e) => {
-                        st.failed.fetch_add(1, Ordering::Relaxed);
-                        if output == ExecOutput::Stderr {
-                            eprintln!("listen: warning: --exec could not start `sh`: {e}");
-                        }
-                    }
-                }
-                st.running.store(children.len() as u64, Ordering::Relaxed);
+                running.start(&command, d);
             }
+            running.end(FINISH_GRACE);
         });
         Executor {
             tx,
@@ -154,10 +101,137 @@ impl Executor {
         let _ = self.tx.send(d.clone());
     }
 
-    /// Starts every command still queued, then returns (without waiting for them).
-    pub fn finish(self) {
+    /// Starts every command still queued, waits up to [`FINISH_GRACE`] for the running
+    /// ones and ends those still running then (each with its children), so that no
+    /// command outlives `listen`. Returns the counts for a closing summary.
+    pub fn finish(self) -> String {
         drop(self.tx);
         let _ = self.launcher.join();
+        self.stats.summary()
+    }
+}
+
+/// How long `finish` waits for commands still running before ending them.
+pub const FINISH_GRACE: Duration = Duration::from_secs(3);
+
+/// The launcher's commands in flight.
+struct Running {
+    children: Vec<(Child, String)>,
+    stats: Arc<ExecStats>,
+    output: ExecOutput,
+    last_report: Option<Instant>,
+    unreported: u64,
+}
+
+impl Running {
+    /// Reaps what finished and reports failures (at most one line a second).
+    fn reap(&mut self) {
+        let mut failed = Vec::new();
+        self.children.retain_mut(|(c, label)| match c.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                if !status.success() {
+                    failed.push(format!("--exec for '{label}' {status}"));
+                }
+                false
+            }
+            Err(_) => false,
+        });
+        for f in failed {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            self.unreported += 1;
+            if self.output == ExecOutput::Stderr
+                && self.last_report.is_none_or(|t| t.elapsed().as_secs() >= 1)
+            {
+                let more = if self.unreported > 1 {
+                    format!(" ({} failures since the last report)", self.unreported)
+                } else {
+                    String::new()
+                };
+                eprintln!("listen: warning: {f}{more}");
+                self.last_report = Some(Instant::now());
+                self.unreported = 0;
+            }
+        }
+        self.stats
+            .running
+            .store(self.children.len() as u64, Ordering::Relaxed);
+    }
+
+    fn start(&mut self, command: &str, d: Detection) {
+        use std::os::unix::process::CommandExt;
+        if self.children.len() >= MAX_RUNNING {
+            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            if self.output == ExecOutput::Stderr {
+                eprintln!(
+                    "listen: warning: --exec not run for '{}': {MAX_RUNNING} earlier commands are still running",
+                    d.label
+                );
+            }
+            return;
+        }
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(command)
+            .env("LISTEN_LABEL", &d.label)
+            .env("LISTEN_SCORE", format!("{:.4}", d.score))
+            .env("LISTEN_TIME_MS", d.time_ms.to_string())
+            .stdin(Stdio::null())
+            // Its own process group: ending it ends what it started too.
+            .process_group(0);
+        match self.output {
+            ExecOutput::Stderr => {
+                if let Some(fd) = dup_stderr() {
+                    cmd.stdout(fd);
+                }
+            }
+            ExecOutput::Discard => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        match cmd.spawn() {
+            Ok(c) => {
+                self.stats.started.fetch_add(1, Ordering::Relaxed);
+                self.children.push((c, d.label));
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                if self.output == ExecOutput::Stderr {
+                    eprintln!("listen: warning: --exec could not start `sh`: {e}");
+                }
+            }
+        }
+        self.stats
+            .running
+            .store(self.children.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Waits up to `grace` for the commands in flight, then ends the rest: SIGTERM to
+    /// each one's process group, SIGKILL 200 ms later; all are reaped.
+    fn end(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        self.reap();
+        while !self.children.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            self.reap();
+        }
+        if self.children.is_empty() {
+            return;
+        }
+        for sig in [libc::SIGTERM, libc::SIGKILL] {
+            for (c, _) in &self.children {
+                // SAFETY: signals the process group this child leads (process_group(0)).
+                unsafe { libc::killpg(c.id() as libc::pid_t, sig) };
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let ended = self.children.len() as u64;
+        for (c, _) in &mut self.children {
+            let _ = c.wait();
+        }
+        self.children.clear();
+        self.stats.ended.fetch_add(ended, Ordering::Relaxed);
+        self.stats.running.store(0, Ordering::Relaxed);
     }
 }
 
@@ -188,6 +262,64 @@ mod tests {
             assert!(Instant::now() < end, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Live (not zombie) processes of a process group, from /proc.
+    fn live_in_group(pgid: i32) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+            .filter(|stat| {
+                // pid (comm) state ppid pgrp ...: fields after the last ')'.
+                let rest: Vec<&str> = stat
+                    .rsplit_once(')')
+                    .map_or("", |r| r.1)
+                    .split_whitespace()
+                    .collect();
+                rest.len() > 2 && rest[2] == pgid.to_string() && rest[0] != "Z"
+            })
+            .count()
+    }
+
+    #[test]
+    fn finish_ends_commands_still_running_and_what_they_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let e = Executor::new(
+            format!("echo $$ >> {}; sleep 30 & sleep 30", pids.display()),
+            ExecOutput::Discard,
+        );
+        e.run(&det("left"));
+        let read = || std::fs::read_to_string(&pids).unwrap_or_default();
+        wait_for("the command to start", || !read().trim().is_empty());
+        let pgid: i32 = read().trim().parse().unwrap();
+        wait_for("both sleeps", || live_in_group(pgid) == 3);
+        let stats = e.stats.clone();
+        let t = Instant::now();
+        let summary = e.finish();
+        assert!(
+            t.elapsed() < FINISH_GRACE + Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(stats.ended.load(Ordering::Relaxed), 1, "{summary}");
+        wait_for("the group to be gone", || live_in_group(pgid) == 0);
+    }
+
+    #[test]
+    fn finish_waits_for_a_quick_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = dir.path().join("done");
+        let e = Executor::new(
+            format!("sleep 0.3; touch {}", done.display()),
+            ExecOutput::Discard,
+        );
+        e.run(&det("left"));
+        std::thread::sleep(Duration::from_millis(50));
+        let stats = e.stats.clone();
+        e.finish();
+        assert!(done.exists(), "the command was not waited for");
+        assert_eq!(stats.ended.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -436,9 +436,7 @@ fn run_listen(args: &Args) -> Result<i32> {
         let found = listen::listen::run_file(model, file, cfg, &mut emit, || {
             !listen::listen::stdout_closed()
         })?;
-        if let Some(e) = exec {
-            e.finish();
-        }
+        finish_exec(exec);
         if !args.quiet && !listen::listen::stdout_closed() {
             eprintln!(
                 "{}: {} detection(s)",
@@ -462,7 +460,7 @@ fn run_listen(args: &Args) -> Result<i32> {
         let s = stop.clone();
         let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
         let (mut reported, mut last_warning) = (0, None::<std::time::Instant>);
-        listen::listen::run_live(model, cap, cfg, emit, redraw, |s| {
+        let r = listen::listen::run_live(model, cap, cfg, emit, redraw, |s| {
             // Overruns go to the log (stderr), at most one line every 2 s.
             let over = s.capture.stats.overruns.load(Ordering::Relaxed);
             if over > reported && last_warning.is_none_or(|t| t.elapsed().as_secs() >= 2) {
@@ -474,8 +472,9 @@ fn run_listen(args: &Args) -> Result<i32> {
                 );
             }
             Ok(!stop.load(Ordering::SeqCst) && !listen::listen::stdout_closed())
-        })?;
-        return Ok(0);
+        });
+        finish_exec(exec);
+        return r.map(|_| 0);
     }
     // Terminal display; the guard restores the terminal on every way out.
     let guard = listen::ui::TerminalGuard::enter()?;
@@ -490,7 +489,21 @@ fn run_listen(args: &Args) -> Result<i32> {
         Ok(!listen::ui::quit_requested()?)
     });
     drop(guard);
+    finish_exec(exec);
     r.map(|_| 0)
+}
+
+/// Ends `--exec`: waits a little for the commands in flight and ends the rest (none
+/// outlives listen), and says so on stderr when any failed, was skipped or was ended.
+fn finish_exec(exec: Option<listen::exec::Executor>) {
+    if let Some(e) = exec {
+        let stats = e.stats.clone();
+        let summary = e.finish();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        if get(&stats.failed) + get(&stats.skipped) + get(&stats.ended) > 0 {
+            eprintln!("listen: --exec: {summary}");
+        }
+    }
 }
 
 fn run_record(args: &Args, word: &str) -> Result<i32> {
