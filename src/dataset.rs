@@ -394,6 +394,49 @@ mod tests {
     }
 
     #[test]
+    fn the_hash_ranges_are_validation_then_test_then_train() {
+        // The first 10% of the hash range is validation, the next 10% test, the rest
+        // training: pinned, since moving a range would quietly change every split.
+        let mut seen = BTreeMap::new();
+        for k in 0..2000 {
+            let key = format!("speaker{k}");
+            let pct = (stable_hash(key.as_bytes()) % 1_000_000) as f64 / 10_000.0;
+            let want = if pct < 10.0 {
+                Split::Validation
+            } else if pct < 20.0 {
+                Split::Test
+            } else {
+                Split::Train
+            };
+            assert_eq!(split_by_hash(&key), want, "{key}: {pct}");
+            *seen.entry(want).or_insert(0) += 1;
+        }
+        assert!(
+            seen[&Split::Validation] > 150 && seen[&Split::Test] > 150,
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn synthetic_clips_always_train_whatever_their_hash() {
+        let mut names: Vec<String> = (0..20).map(|k| format!("real{k}_nohash_0.wav")).collect();
+        // Synthetic speakers whose hash alone would put them in validation or test.
+        let held: Vec<String> = (0..500)
+            .map(|k| format!("synth{k}_nohash_0.wav"))
+            .filter(|n| split_of(n, 1) != Split::Train)
+            .take(10)
+            .collect();
+        assert_eq!(held.len(), 10);
+        names.extend(held.iter().cloned());
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for (n, s) in refs.iter().zip(folder_splits(&refs, 1)) {
+            if is_synthetic(n) {
+                assert_eq!(s, Split::Train, "{n}");
+            }
+        }
+    }
+
+    #[test]
     fn other_files_split_by_seeded_name() {
         let names: Vec<String> = (0..2000).map(|i| format!("take{i}.wav")).collect();
         let a: Vec<Split> = names.iter().map(|n| split_of(n, 1)).collect();

@@ -172,6 +172,25 @@ mod tests {
     }
 
     #[test]
+    fn of_two_commands_above_the_threshold_the_stronger_wins() {
+        let cfg = DetectorConfig {
+            threshold: 0.3,
+            smoothing: 1,
+            min_windows: 1,
+            refractory_ms: 1000,
+        };
+        for (row, want) in [
+            ([0.0, 0.05, 0.35, 0.6], "right"),
+            ([0.0, 0.05, 0.6, 0.35], "left"),
+        ] {
+            let mut d = Detector::new(&labels(), cfg.clone());
+            let got = feed(&mut d, &[row]);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(got[0].label, want, "{row:?}");
+        }
+    }
+
+    #[test]
     fn silence_and_unknown_never_fire() {
         let mut d = Detector::new(&labels(), DetectorConfig::default());
         let got = feed(&mut d, &[[1.0, 0.0, 0.0, 0.0]; 20]);
