@@ -234,6 +234,43 @@ pub fn scan(dir: &Path, words: Option<&[String]>, seed: u64) -> Result<Scan> {
         noise_files,
         split_by_clip,
     })
+    .map(|mut scan| {
+        hold_out_one_where_empty(&mut scan.clips, seed);
+        scan
+    })
+}
+
+/// A handful of clips (one or two people, a few takes each) can leave a held-out split
+/// empty even when split by name: then one clip of the label with the most training
+/// clips is held out for it (never a label's last), so that training can still run.
+/// Figures on a split so small say next to nothing; training says so.
+fn hold_out_one_where_empty(clips: &mut [ClipRef], seed: u64) {
+    for s in [Split::Validation, Split::Test] {
+        if clips.iter().any(|c| c.split == s) {
+            continue;
+        }
+        let mut count: BTreeMap<usize, usize> = BTreeMap::new();
+        for c in clips
+            .iter()
+            .filter(|c| c.split == Split::Train && !c.synthetic)
+        {
+            *count.entry(c.label).or_insert(0) += 1;
+        }
+        let Some((label, n)) = count.into_iter().max_by_key(|&(_, n)| n) else {
+            continue;
+        };
+        if n < 2 {
+            continue;
+        }
+        let key = |c: &ClipRef| stable_hash(format!("{seed}:{}", file_name(&c.path)).as_bytes());
+        if let Some(c) = clips
+            .iter_mut()
+            .filter(|c| c.split == Split::Train && !c.synthetic && c.label == label)
+            .min_by_key(|c| key(c))
+        {
+            c.split = s;
+        }
+    }
 }
 
 /// The split of every file of one label folder (file names): by speaker hash, except

@@ -396,8 +396,17 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             opts.data.display()
         );
     }
-    // Held-out splits must not be empty: say so rather than report on nothing.
+    // Held-out splits must not be empty: say so rather than report on nothing; and
+    // say when they are so small that their figures mean little.
     for s in [Split::Validation, Split::Test] {
+        let n = splits[s as usize].clips.len();
+        if (1..5).contains(&n) {
+            eprintln!(
+                "warning: {}: the {} split holds only {n} clip(s) (too few clips to hold more out); its figures say next to nothing: judge the model by listening to it",
+                opts.data.display(),
+                s.name()
+            );
+        }
         if splits[s as usize].clips.is_empty() {
             bail!(
                 "{}: the {} split is empty ({} usable clips); add clips from more speakers",

@@ -532,3 +532,54 @@ fn a_negatives_folder_without_speech_is_one_line_before_training() {
     assert_clean_error(&o, &["speech", "no usable WAV recordings"]);
     assert!(!d.join("m").exists());
 }
+
+#[test]
+fn the_readmes_recording_flow_fine_tunes_on_two_speakers_and_a_few_takes() {
+    // As `listen --record lights --into mywords --speaker alice` (and bob) leave them:
+    // 3 takes each of two words from two people, named <speaker>_nohash_<n>.wav.
+    let d = scratch("train-few-takes");
+    let made = d.join("made");
+    let st = std::process::Command::new(root().join("scripts/synth-clips"))
+        .args([
+            made.to_str().unwrap(),
+            "lights,pause",
+            "--speakers",
+            "6",
+            "--prefix",
+            "t",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let words = d.join("mywords");
+    for w in ["lights", "pause"] {
+        std::fs::create_dir_all(words.join(w)).unwrap();
+        for k in 0..6 {
+            let who = if k < 3 { "alice" } else { "bob" };
+            std::fs::copy(
+                made.join(w).join(format!("t{k}_nohash_0.wav")),
+                words.join(w).join(format!("{who}_nohash_{}.wav", k % 3)),
+            )
+            .unwrap();
+        }
+    }
+    let model = d.join("my-model");
+    let o = run(&[
+        "--train",
+        words.to_str().unwrap(),
+        "--from",
+        "--model",
+        model.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("split by file name"), "{err}");
+    assert!(err.contains("holds only 1 clip(s)"), "{err}");
+    let m = listen::model::Model::load(&model, tch::Device::Cpu).unwrap();
+    assert!(
+        m.card.labels.iter().any(|l| l == "lights") && m.card.labels.iter().any(|l| l == "pause")
+    );
+}
