@@ -104,12 +104,17 @@ fn truth_scoring_and_sweep() {
     let table = stdout(&o);
     assert!(table.contains("threshold smoothing min_windows"), "{table}");
     assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
-    // Replaying the recorded posteriors at the default settings gives exactly what the
-    // streaming detector gave.
+    // Replaying the recorded posteriors at the settings the run used (the bundled
+    // model's own, from its card) gives exactly what the streaming detector gave.
+    let own = listen::model::Model::bundled()
+        .unwrap()
+        .card
+        .detector
+        .unwrap_or_default();
     let default_row = [
-        format!("{:.2}", listen::detect::DEFAULT_THRESHOLD),
-        listen::detect::DEFAULT_SMOOTHING.to_string(),
-        listen::detect::DEFAULT_MIN_WINDOWS.to_string(),
+        format!("{:.2}", own.threshold),
+        own.smoothing.to_string(),
+        own.min_windows.to_string(),
     ];
     let row: Vec<u64> = table
         .lines()
