@@ -101,6 +101,7 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             opts.minutes
         );
     }
+    check_out(&opts.out)?;
     let words = word_clips(&opts.dir, opts.split)?;
     let (keys, others): (Vec<_>, Vec<_>) = words
         .into_iter()
@@ -187,6 +188,32 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             ..StreamSummary::empty()
         },
     )
+}
+
+/// Refuses, before any work, an `--out` whose replacement could lose something the user
+/// made: only a stream this command wrote (the WAV and its truth CSV, both files) may
+/// be replaced.
+fn check_out(out: &Path) -> Result<()> {
+    let csv = truth_path(out);
+    let (wav_there, csv_there) = (
+        std::fs::symlink_metadata(out).ok(),
+        std::fs::symlink_metadata(&csv).ok(),
+    );
+    let is_file = |m: &Option<std::fs::Metadata>| m.as_ref().is_some_and(|m| m.is_file());
+    match (&wav_there, &csv_there) {
+        (None, None) => Ok(()),
+        (Some(_), Some(_)) if is_file(&wav_there) && is_file(&csv_there) => Ok(()),
+        (Some(_), _) => bail!(
+            "--out {}: it exists and is not a stream made by --make-stream (no truth {} beside it); give a new name",
+            out.display(),
+            csv.display()
+        ),
+        (None, Some(_)) => bail!(
+            "--out {}: {} exists and would be replaced by the truth; give a new name",
+            out.display(),
+            csv.display()
+        ),
+    }
 }
 
 /// Background: the folder's `_background_noise_` (the part of each recording that

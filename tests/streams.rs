@@ -331,3 +331,45 @@ fn an_unreadable_recording_among_the_speech_is_named_and_skipped() {
     );
     assert!(out.exists());
 }
+
+#[test]
+fn a_stream_never_replaces_what_the_user_made() {
+    let d = scratch("streams-out-guard");
+    let mine = d.join("take.wav");
+    std::fs::write(&mine, "RIFF my recording").unwrap();
+    std::fs::write(d.join("notes.csv"), "mine").unwrap();
+    for (out, needle) in [
+        (mine.clone(), "not a stream made by --make-stream"),
+        (d.join("notes.wav"), "notes.csv exists"),
+    ] {
+        let o = run(&[
+            "--make-stream",
+            tts_words().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--minutes",
+            "0.5",
+            "--split",
+            "all",
+        ]);
+        assert_clean_error(&o, &[needle]);
+    }
+    assert_eq!(std::fs::read(&mine).unwrap(), b"RIFF my recording");
+    assert_eq!(std::fs::read(d.join("notes.csv")).unwrap(), b"mine");
+    assert!(!d.join("take.csv").exists() && !d.join("notes.wav").exists());
+    // A stream made before may be made again.
+    let again = d.join("s.wav");
+    for _ in 0..2 {
+        let o = run(&[
+            "--make-stream",
+            tts_words().to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+            "--minutes",
+            "0.5",
+            "--split",
+            "all",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
