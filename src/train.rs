@@ -74,7 +74,7 @@ impl TrainOptions {
             from: None,
             distill: 1.0,
             negatives: None,
-            mining_rounds: 2,
+            mining_rounds: 3,
             lead_ms: 0,
         }
     }
@@ -314,24 +314,6 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
             Err(e) => skipped.push(format!("{e:#}")),
         }
     }
-    if !skipped.is_empty() {
-        for s in skipped.iter().take(20) {
-            eprintln!("warning: skipped {s}");
-        }
-        if skipped.len() > 20 {
-            eprintln!("warning: ... and {} more", skipped.len() - 20);
-        }
-        eprintln!(
-            "warning: skipped {} unusable file(s) of {}",
-            skipped.len(),
-            paths.len() + scan.noise_files.len()
-        );
-    }
-    let noise = if noise_recs.is_empty() {
-        NoiseBank::synthetic()
-    } else {
-        NoiseBank::from_recordings(noise_recs)
-    };
     let mut negatives = match &opts.negatives {
         Some(dir) => {
             let commands: Vec<String> = labels
@@ -352,21 +334,31 @@ pub fn train(opts: &TrainOptions, stop: &AtomicBool) -> Result<TrainOutcome> {
                     n.pool.seconds / 3600.0
                 ),
             );
-            for e in n.pool.skipped.iter().take(5) {
-                eprintln!("warning: skipped {e}");
-            }
-            if !n.pool.skipped.is_empty() {
-                eprintln!(
-                    "warning: skipped {} unreadable recording(s) of speech",
-                    n.pool.skipped.len()
-                );
-            }
             skipped.extend(n.pool.skipped.iter().cloned());
             Some(n)
         }
         None => None,
     };
-
+    if !skipped.is_empty() {
+        for s in skipped.iter().take(20) {
+            eprintln!("warning: skipped {s}");
+        }
+        if skipped.len() > 20 {
+            eprintln!("warning: ... and {} more", skipped.len() - 20);
+        }
+        eprintln!(
+            "warning: skipped {} unusable file(s) of {}",
+            skipped.len(),
+            paths.len()
+                + scan.noise_files.len()
+                + negatives.as_ref().map_or(0, |n| n.scan.files.len())
+        );
+    }
+    let noise = if noise_recs.is_empty() {
+        NoiseBank::synthetic()
+    } else {
+        NoiseBank::from_recordings(noise_recs)
+    };
     let mut splits: Vec<Examples> = (0..3)
         .map(|_| Examples {
             clips: Vec::new(),
