@@ -141,6 +141,16 @@ impl ModelCard {
         self.features
             .validate()
             .with_context(|| source.to_string())?;
+        if let Some(d) = &self.detector {
+            if !(0.0..=1.0).contains(&d.threshold) || d.smoothing == 0 || d.min_windows == 0 {
+                bail!(
+                    "{source}: the card's detector settings (threshold {}, smoothing {}, {} window(s)) are out of range; fix or remove \"detector\" in model.json",
+                    d.threshold,
+                    d.smoothing,
+                    d.min_windows
+                );
+            }
+        }
         if self.labels.len() < 2 {
             bail!(
                 "{source}: the card lists {} label(s); a model needs at least 2",
@@ -715,6 +725,20 @@ mod tests {
         std::fs::write(model.join("notes.txt"), "mine").unwrap();
         let e = check_destination(&model, &data).unwrap_err();
         assert!(format!("{e}").contains("holds notes.txt"), "{e}");
+    }
+
+    #[test]
+    fn detector_settings_out_of_range_are_refused() {
+        let mut c = card(Arch::default_tcresnet(), 3);
+        c.detector = Some(crate::detect::DetectorConfig {
+            threshold: 1.5,
+            ..Default::default()
+        });
+        let bytes = serde_json::to_vec(&c).unwrap();
+        let e = ModelCard::parse(&bytes, "m").unwrap_err();
+        assert!(format!("{e}").contains("detector settings"), "{e}");
+        c.detector = Some(Default::default());
+        ModelCard::parse(&serde_json::to_vec(&c).unwrap(), "m").unwrap();
     }
 
     #[test]

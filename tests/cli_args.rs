@@ -75,3 +75,20 @@ fn the_threshold_given_is_the_threshold_used() {
     );
     assert!(loose.iter().all(|&s| s >= 0.3) && strict.iter().all(|&s| s >= 0.99));
 }
+
+#[test]
+fn a_command_every_few_seconds_is_refused() {
+    for every in ["2", "5000"] {
+        let o = run(&[
+            "--make-stream",
+            "/nonexistent",
+            "--speech",
+            "/nonexistent",
+            "--command-every",
+            every,
+            "--out",
+            "/nonexistent/x.wav",
+        ]);
+        assert_clean_error(&o, &[&format!("--command-every {every}")]);
+    }
+}
