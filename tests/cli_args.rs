@@ -92,3 +92,26 @@ fn a_command_every_few_seconds_is_refused() {
         assert_clean_error(&o, &[&format!("--command-every {every}")]);
     }
 }
+
+#[test]
+fn a_lead_out_of_range_or_with_from_is_refused() {
+    let o = run(&[
+        "--train",
+        "/nonexistent",
+        "--lead-ms",
+        "3000",
+        "--model",
+        "/nonexistent/m",
+    ]);
+    assert_clean_error(&o, &["--lead-ms 3000"]);
+    let o = run(&[
+        "--train",
+        "/nonexistent",
+        "--from",
+        "--lead-ms",
+        "400",
+        "--model",
+        "/nonexistent/m",
+    ]);
+    assert_clean_error(&o, &["--lead-ms", "keeps the window of --from"]);
+}
