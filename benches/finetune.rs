@@ -12,7 +12,7 @@
 //! Writes target/bench/finetune.json and the `finetune` section of BENCHMARKS.md.
 mod common;
 use common::bin;
-use listen::dataset::{split_of, Split};
+use listen::learn::dataset::{split_of, Split};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,12 +76,12 @@ fn main() {
         }
         if !NEW.contains(&name.as_str()) {
             link_tree(&e.path(), &train.join(&name));
-            if name == listen::dataset::NOISE_DIR {
+            if name == listen::learn::dataset::NOISE_DIR {
                 link_tree(&e.path(), &alone.join(&name));
             }
             continue;
         }
-        let mut files: Vec<PathBuf> = listen::dataset::list_wavs(&e.path()).unwrap();
+        let mut files: Vec<PathBuf> = listen::learn::dataset::list_wavs(&e.path()).unwrap();
         // A fixed pseudo-random pick, not the first speakers in name order.
         files.sort_by_key(|p| listen::util::stable_hash(p.file_name().unwrap().as_encoded_bytes()));
         let name_of = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
@@ -101,7 +101,7 @@ fn main() {
             };
             for p in chosen {
                 if pick == Split::Train {
-                    speakers.insert(listen::dataset::speaker_of(&name_of(p)));
+                    speakers.insert(listen::learn::dataset::speaker_of(&name_of(p)));
                 }
                 std::fs::hard_link(p, d.join(p.file_name().unwrap())).unwrap();
             }

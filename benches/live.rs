@@ -18,7 +18,7 @@ mod vmic;
 use listen::util::machine;
 use procstat::{thread_ticks, usage};
 
-use listen::detect::Detection;
+use listen::live::detect::Detection;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -35,7 +35,7 @@ fn main() {
         return;
     };
     let out = root.join("target/bench");
-    let truth = listen::streams::read_truth(&wav.with_extension("csv")).unwrap();
+    let truth = listen::measure::streams::read_truth(&wav.with_extension("csv")).unwrap();
     let model = listen::model::Model::bundled().unwrap();
     let commands = model.card.commands();
 
@@ -112,7 +112,7 @@ fn main() {
             }
         })
         .collect();
-    let s = listen::score::score(&truth, &dets, &commands, 1000, elapsed);
+    let s = listen::measure::score::score(&truth, &dets, &commands, 1000, elapsed);
     // Latency per detected keyword (first detection of its label within its span + 1 s),
     // against where it ends in the file. Over an hour the sound server's clock and the
     // wall clock drift apart, so the latency is also given for the first 3 minutes, and

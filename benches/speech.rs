@@ -206,7 +206,7 @@ fn main() {
         }));
     }
     let plot = root.join("assets/benchmarks/det-speech.png");
-    listen::plots::det(
+    listen::learn::plots::det(
         &plot,
         &curves,
         None,

@@ -3,7 +3,7 @@
 //! A model is a folder: `model.safetensors` (weights) + `model.json` (the card: labels,
 //! feature settings, normalisation, training summary, metrics). The default model is
 //! embedded in the binary. One thread owns a loaded model.
-use crate::features::{FeatureConfig, Normalisation};
+use crate::audio::features::{FeatureConfig, Normalisation};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -55,6 +55,24 @@ impl Arch {
         }
     }
 
+    /// How the architecture reads in a banner: its `--arch` name where it has one,
+    /// e.g. "tcresnet-wide (channels 32-48-64-80, kernel 9)".
+    pub fn describe(&self) -> String {
+        match self {
+            Arch::TcResnet {
+                channels, kernel, ..
+            } => {
+                let named = ["tcresnet", "tcresnet-wide"]
+                    .into_iter()
+                    .find(|n| Arch::by_name(n).ok().as_ref() == Some(self))
+                    .unwrap_or("tcresnet");
+                let ch: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+                format!("{named} (channels {}, kernel {kernel})", ch.join("-"))
+            }
+            Arch::Tutorial => "tutorial (the tutorial's CNN)".to_string(),
+        }
+    }
+
     /// Name of the output layer (one row per label).
     pub fn output_layer(&self) -> &'static str {
         match self {
@@ -95,7 +113,7 @@ pub struct ModelCard {
     /// The detector settings this model listens with unless told otherwise, chosen on
     /// held-out streams; absent: the built-in defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detector: Option<crate::detect::DetectorConfig>,
+    pub detector: Option<crate::live::detect::DetectorConfig>,
 }
 
 impl ModelCard {
@@ -165,7 +183,7 @@ impl ModelCard {
             );
         }
         if let Arch::Tutorial = self.arch {
-            if self.features.kind != crate::features::FeatureKind::StftMagnitude {
+            if self.features.kind != crate::audio::features::FeatureKind::StftMagnitude {
                 bail!("{source}: the tutorial architecture needs stft_magnitude features");
             }
         }
@@ -368,6 +386,10 @@ impl Model {
     /// The model at `path`, or the bundled one when `path` is None.
     pub fn open(path: Option<&Path>) -> Result<Model> {
         match path {
+            Some(p) if !p.exists() => bail!(
+                "model folder {} does not exist (train one with --train DIR, or leave out --model for the bundled one)",
+                p.display()
+            ),
             Some(p) => Model::load(p, Device::Cpu),
             None => Model::bundled(),
         }
@@ -386,8 +408,11 @@ impl Model {
 
     pub fn load(dir: &Path, device: Device) -> Result<Model> {
         let d = dir.display();
+        if dir.exists() && !dir.is_dir() {
+            bail!("{d} is a file; a model is a folder (model.json and model.safetensors, as --train writes)");
+        }
         if !dir.is_dir() {
-            bail!("model folder {d} does not exist (train one with --train DIR, or leave out --model for the bundled one)");
+            bail!("model folder {d} does not exist (train one with --train DIR)");
         }
         let card_path = dir.join(CARD_FILE);
         let weights_path = dir.join(WEIGHTS_FILE);
@@ -730,7 +755,7 @@ mod tests {
     #[test]
     fn detector_settings_out_of_range_are_refused() {
         let mut c = card(Arch::default_tcresnet(), 3);
-        c.detector = Some(crate::detect::DetectorConfig {
+        c.detector = Some(crate::live::detect::DetectorConfig {
             threshold: 1.5,
             ..Default::default()
         });

@@ -303,6 +303,16 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem_gb:.0} GiB, no GPU")
 }
 
+/// The error for a path that should be a folder and is not: a file, or nothing.
+/// `expected` says what the folder should hold.
+pub fn not_a_folder(path: &std::path::Path, expected: &str) -> anyhow::Error {
+    if path.exists() {
+        anyhow::anyhow!("{} is a file, not a folder ({expected})", path.display())
+    } else {
+        anyhow::anyhow!("{}: no such folder ({expected})", path.display())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ fn the_bundled_model_works_from_any_directory() {
     let d = scratch("anywhere");
     let clip = d.join("tone.wav");
     let x: Vec<f32> = (0..16000).map(|i| (i as f32 * 0.05).sin() * 0.01).collect();
-    listen::audio::write_wav(&clip, &x, 16000).unwrap();
+    listen::audio::wav::write_wav(&clip, &x, 16000).unwrap();
     let o = std::process::Command::new(bin())
         .current_dir(&d)
         .args(["--predict", "tone.wav", "--json"])

@@ -14,6 +14,10 @@ struct Tmux {
 impl Tmux {
     /// A detached 100x40 session running `cmd` (then reporting its exit code and waiting).
     fn start(name: &str, cmd: &str) -> Tmux {
+        Tmux::start_sized(name, cmd, 100, 40)
+    }
+
+    fn start_sized(name: &str, cmd: &str, cols: u16, rows: u16) -> Tmux {
         let t = Tmux {
             socket: format!("listen-test-{}-{name}", std::process::id()),
         };
@@ -23,9 +27,9 @@ impl Tmux {
                 "new-session",
                 "-d",
                 "-x",
-                "100",
+                &cols.to_string(),
                 "-y",
-                "40",
+                &rows.to_string(),
                 "sh",
                 "-c",
                 &shell
@@ -92,13 +96,14 @@ fn display_shows_a_played_word_and_quits_cleanly_on_q() {
     let d = scratch("display-word");
     let (x, _) = make_stream(&["right"], 1.0, 0.005, &d);
     let wav = d.join("right.wav");
-    listen::audio::write_wav(&wav, &x, 16000).unwrap();
+    listen::audio::wav::write_wav(&wav, &x, 16000).unwrap();
     let mic = VirtualMic::start(48000, 2);
     let tmux = Tmux::start("word", &listen_cmd(&mic, ""));
     let screen = tmux
         .wait_for(Duration::from_secs(20), |s| s.contains("level"))
         .unwrap_or_else(|s| panic!("no display: {s}"));
     assert!(screen.contains("device: default"), "{screen}");
+    assert!(screen.contains("model: bundled model"), "{screen}");
     assert!(screen.contains("48000 Hz"), "{screen}");
     assert!(screen.contains("overruns: 0"), "{screen}");
     for w in ["left", "right", "yes", "no"] {
@@ -177,4 +182,40 @@ fn a_device_error_leaves_the_terminal_usable() {
     assert!(errors[0].contains("--list-devices"), "{after}");
     assert_eq!(tmux.query("#{alternate_on}"), "0");
     assert_eq!(tmux.query("#{cursor_flag}"), "1");
+}
+
+#[test]
+fn a_small_terminal_gets_a_compact_display_that_still_shows_detections() {
+    let d = scratch("display-small");
+    let (x, _) = make_stream(&["left"], 1.0, 0.005, &d);
+    let wav = d.join("left.wav");
+    listen::audio::wav::write_wav(&wav, &x, 16000).unwrap();
+    let mic = VirtualMic::start(48000, 2);
+    let tmux = Tmux::start_sized("small", &listen_cmd(&mic, ""), 40, 10);
+    let screen = tmux
+        .wait_for(Duration::from_secs(20), |s| s.contains("dBFS"))
+        .unwrap_or_else(|s| panic!("no display: {s}"));
+    assert!(
+        screen.contains("bundled model"),
+        "names the model: {screen}"
+    );
+    mic.play(&wav);
+    let screen = tmux
+        .wait_for(Duration::from_secs(3), |s| shows_detection(s, "left"))
+        .unwrap_or_else(|s| panic!("no detection shown at 40x10: {s}"));
+    // No line ran into the next (a wrapped line would leave pieces of another).
+    for l in screen.lines() {
+        assert!(l.chars().count() <= 40, "{l:?}");
+        assert!(
+            !l.contains("marked |") || l.trim_start().starts_with("threshold"),
+            "{screen}"
+        );
+    }
+    // Ctrl-C in the display is an interrupt: exit code 130, as everywhere.
+    tmux.cmd(&["send-keys", "C-c"]);
+    let after = tmux
+        .wait_for(Duration::from_secs(5), |s| s.contains("EXITED="))
+        .unwrap_or_else(|s| panic!("did not quit on Ctrl-C: {s}"));
+    assert!(after.contains("EXITED=130"), "{after}");
+    assert_eq!(tmux.query("#{alternate_on}"), "0");
 }

@@ -3,7 +3,7 @@
 //! noise give nothing. Also the same engine at 44.1/48 kHz, stereo.
 mod common;
 use common::*;
-use listen::audio::{rms, write_wav};
+use listen::audio::wav::{rms, write_wav};
 
 fn detections(args: &[&str]) -> Vec<serde_json::Value> {
     let o = run(args);
@@ -45,7 +45,7 @@ fn spoken_words_come_out_in_order_at_the_right_times_once_each() {
 
     // The same recording at 48 kHz stereo and 44.1 kHz 16-bit: the same words.
     for (rate, channels) in [(48000u32, 2u16), (44100, 1)] {
-        let y = listen::resample::resample_clip(&x, 16000, rate).unwrap();
+        let y = listen::audio::resample::resample_clip(&x, 16000, rate).unwrap();
         let p = d.join(format!("words-{rate}-{channels}.wav"));
         let spec = hound::WavSpec {
             channels,

@@ -1,6 +1,6 @@
 //! The log-mel front-end against values computed independently with PyTorch
 //! (scripts/logmel_reference.py: torch.fft.rfft, torch.hann_window, torchaudio's mel recipe).
-use listen::features::{FeatureConfig, FeatureExtractor};
+use listen::audio::features::{FeatureConfig, FeatureExtractor};
 
 #[test]
 fn logmel_matches_the_pytorch_reference() {

@@ -7,8 +7,8 @@
 //!
 //! `LISTEN_FUZZ_CASES=N cargo test --release --test fuzz_readers -- --nocapture` runs N
 //! header cases (default 3,000) and N/20 folder cases, and prints how many ran.
-use listen::audio::{self, WavStream};
-use listen::dataset;
+use listen::audio::wav::{self, WavStream};
+use listen::learn::dataset;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -100,8 +100,8 @@ impl WavCase {
     fn honest(&self) -> bool {
         let supported = matches!((self.format, self.bits), (1, 8 | 16 | 24 | 32) | (3, 32));
         supported
-            && (1..=audio::MAX_CHANNELS).contains(&self.channels)
-            && (audio::MIN_RATE..=audio::MAX_RATE).contains(&self.rate)
+            && (1..=wav::MAX_CHANNELS).contains(&self.channels)
+            && (wav::MIN_RATE..=wav::MAX_RATE).contains(&self.rate)
             && self.riff_size.is_none()
             && self.data_size.is_none()
             && self.block_align.is_none()
@@ -117,7 +117,7 @@ impl WavCase {
 
     fn bytes(&self) -> Vec<u8> {
         let bytes_per_sample = (self.bits as usize).div_ceil(8).min(8);
-        let n = self.frames * self.channels.min(audio::MAX_CHANNELS) as usize;
+        let n = self.frames * self.channels.min(wav::MAX_CHANNELS) as usize;
         let mut data = Vec::with_capacity(n * bytes_per_sample);
         for i in 0..n {
             let v = self.sample(i);
@@ -285,7 +285,7 @@ fn check_file(case: &FileCase, path: &Path) -> Result<(), TestCaseError> {
     let p = path.to_path_buf();
     let ((clip, stream), peak) =
         guarded("reading a fuzzed WAV", Duration::from_secs(20), move || {
-            let clip = audio::read_clip(&p, 16_000);
+            let clip = wav::read_clip(&p, 16_000);
             let stream = WavStream::open(&p).and_then(|mut w| {
                 let mut buf = Vec::new();
                 let mut frames = 0u64;
@@ -368,7 +368,7 @@ fn check_folder(files: &[(usize, FileCase)], noise: &[FileCase]) -> Result<(), T
             let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
             dataset::load_clips(
                 &refs,
-                &listen::features::FeatureConfig::log_mel(),
+                &listen::audio::features::FeatureConfig::log_mel(),
                 2,
                 &indicatif::ProgressBar::hidden(),
             )
@@ -388,12 +388,50 @@ fn check_folder(files: &[(usize, FileCase)], noise: &[FileCase]) -> Result<(), T
         prop_assert!(d.iter().all(|v| v.is_finite()));
     }
     for p in &scan.noise_files {
-        match audio::read_mono_16k(p, 5.0) {
+        match wav::read_mono_16k(p, 5.0) {
             Ok(x) => prop_assert!(!x.is_empty() && x.iter().all(|v| v.is_finite())),
             Err(e) => check_error(&e, p)?,
         }
     }
     Ok(())
+}
+
+/// The fuzz seed: LISTEN_FUZZ_SEED replays a run; otherwise a fresh one, printed (on
+/// stderr, past the test harness's capture) so that any failure can be replayed.
+fn seed() -> u64 {
+    let seed = std::env::var("LISTEN_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            t.as_nanos() as u64 ^ u64::from(std::process::id())
+        });
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "fuzz seed {seed} (replay: LISTEN_FUZZ_SEED={seed} cargo test --release --test fuzz_readers)"
+    );
+    seed
+}
+
+/// A proptest runner drawing from `seed` (the same seed, the same cases).
+fn runner(cases: u32, seed: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = proptest::test_runner::TestRng::from_seed(
+        proptest::test_runner::RngAlgorithm::ChaCha,
+        &bytes,
+    );
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        rng,
+    )
 }
 
 fn cases() -> u32 {
@@ -424,7 +462,7 @@ fn ten_minute_clip(dir: &Path) {
     std::fs::write(&path, case.bytes()).unwrap();
     let p = path.clone();
     let (clip, peak) = guarded("a 10-minute clip", Duration::from_secs(20), move || {
-        audio::read_clip(&p, 16_000)
+        wav::read_clip(&p, 16_000)
     });
     let clip = clip.unwrap();
     assert_eq!(clip.len(), 16_000);
@@ -459,15 +497,12 @@ fn readers_survive_fuzzed_files_and_folders() {
     ten_minute_clip(dir.path());
 
     let n = cases();
+    let seed = seed();
     let path = dir.path().join("case.wav");
-    let mut runner = TestRunner::new(Config {
-        cases: n,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut files = runner(n, seed);
     let ran = AtomicUsize::new(0);
     let honest = AtomicUsize::new(0);
-    runner
+    files
         .run(&file_case(), |case| {
             ran.fetch_add(1, Ordering::Relaxed);
             if matches!(&case, FileCase::Wav(w) if w.honest()) {
@@ -475,25 +510,21 @@ fn readers_survive_fuzzed_files_and_folders() {
             }
             check_file(&case, &path)
         })
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e} (replay: LISTEN_FUZZ_SEED={seed})"));
 
     let folder_cases = (n / 20).max(10);
-    let mut runner = TestRunner::new(Config {
-        cases: folder_cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut folders = runner(folder_cases, seed.wrapping_add(1));
     let folders_ran = AtomicUsize::new(0);
     let strategy = (
         prop::collection::vec((0usize..4, file_case()), 0..12),
         prop::collection::vec(file_case(), 0..3),
     );
-    runner
+    folders
         .run(&strategy, |(files, noise)| {
             folders_ran.fetch_add(1, Ordering::Relaxed);
             check_folder(&files, &noise)
         })
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e} (replay: LISTEN_FUZZ_SEED={seed})"));
     let (ran, honest, folders) = (
         ran.into_inner(),
         honest.into_inner(),

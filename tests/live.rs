@@ -6,7 +6,7 @@
 mod common;
 use common::vmic::{signal, VirtualMic};
 use common::*;
-use listen::audio::write_wav;
+use listen::audio::wav::write_wav;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
@@ -140,7 +140,7 @@ fn played_words_are_detected_live_in_order_with_their_timing() {
     signal(l.child.id(), "INT");
     assert_eq!(
         l.wait_exit(Duration::from_secs(10)),
-        Some(0),
+        Some(130),
         "{}",
         l.stderr()
     );
@@ -201,7 +201,7 @@ fn silence_from_the_microphone_gives_nothing() {
     signal(l.child.id(), "TERM");
     assert_eq!(
         l.wait_exit(Duration::from_secs(10)),
-        Some(0),
+        Some(130),
         "{}",
         l.stderr()
     );
@@ -315,7 +315,7 @@ fn a_stalled_worker_counts_overruns_and_keeps_going() {
     signal(l.child.id(), "INT");
     assert_eq!(
         l.wait_exit(Duration::from_secs(10)),
-        Some(0),
+        Some(130),
         "{}",
         l.stderr()
     );
@@ -374,7 +374,7 @@ fn the_engine_recovers_after_a_stall() {
     signal(l.child.id(), "INT");
     assert_eq!(
         l.wait_exit(Duration::from_secs(10)),
-        Some(0),
+        Some(130),
         "{}",
         l.stderr()
     );
@@ -421,7 +421,7 @@ fn exec_commands_that_fail_hang_or_flood_never_delay_detection() {
     let t = Instant::now();
     signal(l.child.id(), "INT");
     // The hanging command does not hold listen up either.
-    assert_eq!(l.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(l.wait_exit(Duration::from_secs(10)), Some(130));
     assert!(t.elapsed() < Duration::from_secs(5));
     let got = detections(&l);
     let labels: Vec<&str> = got.iter().map(|g| g.1["label"].as_str().unwrap()).collect();
@@ -487,7 +487,7 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
     signal(l.child.id(), "INT");
     assert_eq!(
         l.wait_exit(Duration::from_secs(10)),
-        Some(0),
+        Some(130),
         "{}",
         l.stderr()
     );
@@ -595,17 +595,17 @@ fn record_saves_centred_clips_refuses_bad_takes_and_never_overwrites() {
         let p = word_dir.join(format!("tester_nohash_{n}.wav"));
         let spec = hound::WavReader::open(&p).unwrap().spec();
         assert_eq!((spec.sample_rate, spec.channels), (16_000, 1), "{n}");
-        let x = listen::audio::read_clip(&p, 16_000).unwrap();
+        let x = listen::audio::wav::read_clip(&p, 16_000).unwrap();
         assert_eq!(
             hound::WavReader::open(&p).unwrap().duration(),
             16_000,
             "{n}: one second"
         );
-        let (s, e) = listen::audio::voiced_span(&x, 16_000).unwrap();
+        let (s, e) = listen::audio::wav::voiced_span(&x, 16_000).unwrap();
         let mid = (s + e) as i64 / 2;
         assert!((mid - 8_000).abs() < 1_600, "clip {n}: word at {s}..{e}");
         // The whole word is in: as long as the one played (within 25%).
-        let played = listen::audio::voiced_span(&word, 16_000).unwrap();
+        let played = listen::audio::wav::voiced_span(&word, 16_000).unwrap();
         let (len, want) = ((e - s) as f64, (played.1 - played.0) as f64);
         assert!(
             (len / want - 1.0).abs() < 0.25,

@@ -28,7 +28,7 @@ fn write_card(model: &Path, card: &Value) {
 fn clip(model: &Path) -> PathBuf {
     let p = model.parent().unwrap().join("clip.wav");
     let x: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
-    listen::audio::write_wav(&p, &x, 16_000).unwrap();
+    listen::audio::wav::write_wav(&p, &x, 16_000).unwrap();
     p
 }
 

@@ -2,7 +2,7 @@
 //! and its truth is where the words really are; `--truth` and `--sweep` score a run.
 mod common;
 use common::*;
-use listen::audio::{read_mono_16k, rms};
+use listen::audio::wav::{read_mono_16k, rms};
 
 fn make(dir: &std::path::Path, name: &str, seed: &str) -> std::path::PathBuf {
     let out = dir.join(format!("{name}.wav"));
@@ -39,7 +39,7 @@ fn make_stream_is_deterministic_and_its_truth_is_where_the_words_are() {
 
     let x = read_mono_16k(&a, 120.0).unwrap();
     assert_eq!(x.len(), 60 * 16000);
-    let truth = listen::streams::read_truth(&a.with_extension("csv")).unwrap();
+    let truth = listen::measure::streams::read_truth(&a.with_extension("csv")).unwrap();
     // One word every ~3 s.
     assert!((17..=21).contains(&truth.len()), "{} words", truth.len());
     let ms = |t: u64| (t as usize * 16).min(x.len());
@@ -80,7 +80,7 @@ fn truth_scoring_and_sweep() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let n = listen::streams::read_truth(&csv).unwrap().len() as u64;
+    let n = listen::measure::streams::read_truth(&csv).unwrap().len() as u64;
     assert_eq!(
         v["keywords"].as_u64().unwrap() + v["non_keywords"].as_u64().unwrap(),
         n
@@ -136,7 +136,7 @@ fn truth_scoring_and_sweep() {
 fn bad_truth_and_stream_inputs_are_clean_errors() {
     let d = scratch("streams-bad");
     let wav = d.join("x.wav");
-    listen::audio::write_wav(&wav, &vec![0.0; 16000], 16000).unwrap();
+    listen::audio::wav::write_wav(&wav, &vec![0.0; 16000], 16000).unwrap();
     let csv = d.join("bad.csv");
     std::fs::write(&csv, "label,start_ms,end_ms\nleft,100,oops\n").unwrap();
     assert_clean_error(
@@ -175,7 +175,7 @@ fn bad_truth_and_stream_inputs_are_clean_errors() {
     // A folder without any of the model's commands.
     let other = d.join("other/bed");
     std::fs::create_dir_all(&other).unwrap();
-    listen::audio::write_wav(&other.join("a_nohash_0.wav"), &vec![0.1; 16000], 16000).unwrap();
+    listen::audio::wav::write_wav(&other.join("a_nohash_0.wav"), &vec![0.1; 16000], 16000).unwrap();
     assert_clean_error(
         &run(&[
             "--make-stream",
@@ -190,7 +190,8 @@ fn bad_truth_and_stream_inputs_are_clean_errors() {
     // Only silent clips of a command: an error, not an endless search for a word.
     let silent = d.join("silent/left");
     std::fs::create_dir_all(&silent).unwrap();
-    listen::audio::write_wav(&silent.join("a_nohash_0.wav"), &vec![0.0; 16000], 16000).unwrap();
+    listen::audio::wav::write_wav(&silent.join("a_nohash_0.wav"), &vec![0.0; 16000], 16000)
+        .unwrap();
     assert_clean_error(
         &run(&[
             "--make-stream",
@@ -234,11 +235,11 @@ fn a_speech_stream_holds_running_speech_and_commands_said_alone() {
     let (talk, said) = make("talk", "0");
     // 6 sentences and 3 words; the sentence with "left" is left out.
     assert!(said.contains("(8 distinct)"), "{said}");
-    let truth = listen::streams::read_truth(&talk.with_extension("csv")).unwrap();
+    let truth = listen::measure::streams::read_truth(&talk.with_extension("csv")).unwrap();
     assert!(truth.len() > 5, "{truth:?}");
     assert!(truth
         .iter()
-        .all(|w| w.label == listen::streams::SPEECH_LABEL));
+        .all(|w| w.label == listen::measure::streams::SPEECH_LABEL));
     let speech_ms: u64 = truth.iter().map(|w| w.end_ms - w.start_ms).sum();
     assert!(
         speech_ms > 30_000,
@@ -246,10 +247,10 @@ fn a_speech_stream_holds_running_speech_and_commands_said_alone() {
     );
 
     let (mixed, _) = make("mixed", "10");
-    let truth = listen::streams::read_truth(&mixed.with_extension("csv")).unwrap();
+    let truth = listen::measure::streams::read_truth(&mixed.with_extension("csv")).unwrap();
     let commands: Vec<_> = truth
         .iter()
-        .filter(|w| w.label != listen::streams::SPEECH_LABEL)
+        .filter(|w| w.label != listen::measure::streams::SPEECH_LABEL)
         .collect();
     assert!((3..=8).contains(&commands.len()), "{truth:?}");
     // Said alone: at least half a second of quiet on either side.

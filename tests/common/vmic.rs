@@ -200,7 +200,10 @@ impl Drop for VirtualMic {
             let _ = k.wait();
         }
         // SIGTERM lets the daemon remove its socket; SIGKILL if it lingers.
-        signal(self.daemon.id(), "TERM");
+        // The daemon may have exited already: then there is nothing to signal.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.daemon.id().to_string()])
+            .status();
         let t = Instant::now();
         while matches!(self.daemon.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(3) {
             std::thread::sleep(Duration::from_millis(20));
@@ -211,9 +214,12 @@ impl Drop for VirtualMic {
     }
 }
 
-/// Sends a signal by name (TERM, INT, KILL...) with kill(1).
+/// Sends a signal by name (TERM, INT, KILL...) with kill(1); a signal that could not
+/// be sent fails the test (what follows would test nothing).
 pub fn signal(pid: u32, name: &str) {
-    let _ = Command::new("kill")
+    let st = Command::new("kill")
         .args([&format!("-{name}"), &pid.to_string()])
-        .status();
+        .status()
+        .expect("kill(1) runs (scripts/setup installs procps)");
+    assert!(st.success(), "kill -{name} {pid} failed: {st}");
 }

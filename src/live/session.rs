@@ -1,10 +1,10 @@
 //! Driving the engine: from a WAV file (`--input`, as fast as the CPU allows) or from the
 //! microphone (live), sending detections to a sink: the terminal display, JSON lines on
 //! stdout, and `--exec` commands (`exec`).
-use crate::audio::WavStream;
-use crate::capture::Capture;
-use crate::detect::Detection;
-use crate::engine::{Engine, EngineConfig};
+use crate::audio::wav::WavStream;
+use crate::live::capture::Capture;
+use crate::live::detect::Detection;
+use crate::live::engine::{Engine, EngineConfig};
 use crate::model::Model;
 use anyhow::Result;
 use std::path::Path;
@@ -101,8 +101,6 @@ pub fn text_line(d: &Detection) -> String {
     )
 }
 
-/// Runs `--exec` commands on their own thread: detection never waits for them. A full
-/// queue drops the command (counted) rather than block.
 /// What the live loop reports to its display after each block.
 pub struct LiveStatus<'a> {
     pub engine: &'a Engine,

@@ -1,10 +1,10 @@
 //! Whole-clip recognition: `listen --evaluate DIR` (the classification report for any
 //! labelled folder) and `listen --predict FILE...` (top label and every label's
 //! probability), through the same features and model as training and listening.
-use crate::audio;
-use crate::dataset::{self, Split, NOISE_DIR};
-use crate::features::FeatureExtractor;
-use crate::metrics::Report;
+use crate::audio::features::FeatureExtractor;
+use crate::audio::wav;
+use crate::learn::dataset::{self, Split, NOISE_DIR};
+use crate::learn::report::Report;
 use crate::model::{Model, SILENCE, UNKNOWN};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -158,7 +158,7 @@ pub fn predict_files(model: &Model, files: &[PathBuf]) -> Result<Vec<Result<Pred
     let mut out = Vec::new();
     for f in files {
         let cfg = &model.card.features;
-        let r = audio::read_clip(f, cfg.clip_part()).and_then(|x| {
+        let r = wav::read_clip(f, cfg.clip_part()).and_then(|x| {
             let p = classify(model, &[cfg.place(&x)])?.remove(0);
             let top = argmax(&p);
             Ok(Prediction {

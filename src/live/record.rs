@@ -6,10 +6,10 @@
 //! `DIR/WORD/<speaker>_nohash_<n>.wav`. Takes that are too quiet, clipped, cut off or
 //! too long are refused on the spot and asked again. An existing clip is never
 //! overwritten: a clip is written to a temporary file and linked to a free name.
-use crate::audio::{self, SAMPLE_RATE};
-use crate::capture::Capture;
-use crate::dataset::NOISE_DIR;
-use crate::resample::StreamResampler;
+use crate::audio::resample::StreamResampler;
+use crate::audio::wav::{self, SAMPLE_RATE};
+use crate::learn::dataset::NOISE_DIR;
+use crate::live::capture::Capture;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ impl Refusal {
 pub fn judge(take: &[f32], noise: f32) -> Result<(usize, usize), Refusal> {
     let rate = SAMPLE_RATE as usize;
     let hop = rate / 100;
-    let peak_level = take.chunks(hop).map(audio::rms).fold(0.0f32, f32::max);
+    let peak_level = take.chunks(hop).map(wav::rms).fold(0.0f32, f32::max);
     // -50 dBFS, or 4x (12 dB above) the room, whichever is higher.
     let floor = (noise * 4.0).max(10f32.powf(-50.0 / 20.0));
     if peak_level < floor * 0.5 {
@@ -75,7 +75,7 @@ pub fn judge(take: &[f32], noise: f32) -> Result<(usize, usize), Refusal> {
     if clipped >= 3 {
         return Err(Refusal::Clipped);
     }
-    let (s, e) = audio::voiced_span_above(take, SAMPLE_RATE, floor).ok_or(Refusal::Nothing)?;
+    let (s, e) = wav::voiced_span_above(take, SAMPLE_RATE, floor).ok_or(Refusal::Nothing)?;
     let edge = 3 * hop;
     if s < edge || e + edge > take.len() {
         return Err(Refusal::CutOff);
@@ -126,7 +126,7 @@ pub fn save_new(dir: &Path, stem: &str, samples: &[f32]) -> Result<PathBuf> {
         .max()
         .map_or(0, |m| m + 1);
     let tmp = dir.join(format!(".{stem}.tmp-{}.wav", std::process::id()));
-    audio::write_wav(&tmp, samples, SAMPLE_RATE)?;
+    wav::write_wav(&tmp, samples, SAMPLE_RATE)?;
     let result = loop {
         let path = dir.join(format!("{prefix}{n}.wav"));
         match std::fs::hard_link(&tmp, &path) {
@@ -206,7 +206,7 @@ impl Mic {
         let max = self.cap.rate as usize * self.cap.channels;
         while self.cap.read(&mut self.buf, max) > 0 {
             self.last_audio = Instant::now();
-            audio::mix_to_mono(&self.buf, self.cap.channels, &mut self.mono);
+            wav::mix_to_mono(&self.buf, self.cap.channels, &mut self.mono);
             self.resampler.process(&self.mono, out)?;
         }
         self.cap.check_alive(self.last_audio)
@@ -235,7 +235,7 @@ impl Mic {
             std::thread::sleep(Duration::from_millis(50));
             self.pull(&mut out)?;
             let tail = &out[out.len().saturating_sub(800)..];
-            tick(audio::rms(tail));
+            tick(wav::rms(tail));
         }
         out.truncate(want);
         Ok(out.split_off(delay.min(out.len())))
@@ -330,7 +330,7 @@ pub fn record(opts: &RecordOptions, cap: Capture, stop: &AtomicBool) -> Result<R
         return Ok(done);
     }
     // The room's level: the median 10 ms level (a cough does not move it).
-    let mut levels: Vec<f32> = room.chunks(160).map(audio::rms).collect();
+    let mut levels: Vec<f32> = room.chunks(160).map(wav::rms).collect();
     levels.sort_by(f32::total_cmp);
     let noise = levels.get(levels.len() / 2).copied().unwrap_or(0.0);
     let room_path = save_new(
@@ -462,7 +462,7 @@ mod tests {
         let span = judge(&x, 0.001).unwrap();
         let c = centred(&x, span);
         assert_eq!(c.len(), 16_000);
-        let (s, e) = audio::voiced_span(&c, SAMPLE_RATE).unwrap();
+        let (s, e) = wav::voiced_span(&c, SAMPLE_RATE).unwrap();
         assert!(((s + e) as i64 / 2 - 8_000).abs() < 200, "{s} {e}");
         // Near the start of a take: padded, still centred.
         let c = centred(&x[..], (100, 900));
@@ -482,7 +482,7 @@ mod tests {
             std::fs::read(d.path().join("me_nohash_3.wav")).unwrap(),
             b"mine"
         );
-        assert_eq!(audio::read_clip(&a, 16_000).unwrap().len(), 16_000);
+        assert_eq!(wav::read_clip(&a, 16_000).unwrap().len(), 16_000);
         // No temporary files left behind.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
     }

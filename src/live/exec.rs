@@ -5,7 +5,7 @@
 //! fail, hang or print a lot cannot delay detection; at most `MAX_RUNNING` run at once.
 //! When listen ends, it waits a little for the commands in flight and ends the rest:
 //! none outlives it.
-use crate::detect::Detection;
+use crate::live::detect::Detection;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};

@@ -114,7 +114,7 @@ impl FeatureConfig {
                 self.clip_samples
             );
         }
-        if self.sample_rate != crate::audio::SAMPLE_RATE {
+        if self.sample_rate != crate::audio::wav::SAMPLE_RATE {
             bail!(
                 "feature sample rate {} Hz is not supported (only 16000)",
                 self.sample_rate

@@ -213,7 +213,9 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
     let mut last_err = String::new();
     for c in candidates {
         let (rate, channels, format) = (c.sample_rate(), c.channels() as usize, c.sample_format());
-        if channels == 0 || !(crate::audio::MIN_RATE..=crate::audio::MAX_RATE).contains(&rate) {
+        if channels == 0
+            || !(crate::audio::wav::MIN_RATE..=crate::audio::wav::MAX_RATE).contains(&rate)
+        {
             last_err = format!("{rate} Hz, {channels} channels");
             continue;
         }
@@ -337,7 +339,7 @@ pub fn read_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resample::StreamResampler;
+    use crate::audio::resample::StreamResampler;
 
     fn tone(n: usize, rate: u32, f: f32) -> Vec<f32> {
         (0..n)
@@ -370,12 +372,12 @@ mod tests {
             push_frames(&mut prod, &stats, channels, block);
             if k % 3 == 2 {
                 read_frames(&mut cons, channels, &mut buf, 7777);
-                crate::audio::mix_to_mono(&buf, channels, &mut mono);
+                crate::audio::wav::mix_to_mono(&buf, channels, &mut mono);
                 resampler.process(&mono, &mut out).unwrap();
             }
         }
         while read_frames(&mut cons, channels, &mut buf, 7777) > 0 {
-            crate::audio::mix_to_mono(&buf, channels, &mut mono);
+            crate::audio::wav::mix_to_mono(&buf, channels, &mut mono);
             resampler.process(&mono, &mut out).unwrap();
         }
         assert_eq!(stats.overruns.load(Ordering::Relaxed), 0);
@@ -384,7 +386,7 @@ mod tests {
             device.len()
         );
         let want: Vec<f32> = out.iter().map(|v| v / gain / 0.5).collect();
-        let err = crate::resample::tests::best_fit_error(&want[resampler.delay()..], 440.0);
+        let err = crate::audio::resample::tests::best_fit_error(&want[resampler.delay()..], 440.0);
         assert!(err < 0.02, "{rate} Hz, {channels} ch: error {err}");
     }
 

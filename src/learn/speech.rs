@@ -7,8 +7,8 @@
 //! beside it) holds a command, a homophone ("know", "write") or its plural, and a
 //! LibriSpeech-named file with no transcript line at all. Hands on: the files of each
 //! split, and 1-s crops of them read one recording at a time (never the folder whole).
-use crate::audio;
-use crate::dataset::{split_by_hash, Split};
+use crate::audio::wav;
+use crate::learn::dataset::{split_by_hash, Split};
 use crate::util::Rng;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,10 +97,10 @@ fn transcripts(dir: &Path) -> Result<BTreeMap<String, String>> {
 /// `commands`.
 pub fn scan(dir: &Path, commands: &[String]) -> Result<SpeechScan> {
     if !dir.is_dir() {
-        bail!(
-            "{}: no such folder (expected recordings of speech that is not a command)",
-            dir.display()
-        );
+        return Err(crate::util::not_a_folder(
+            dir,
+            "expected recordings of speech that is not a command",
+        ));
     }
     let alikes: BTreeSet<String> = commands.iter().flat_map(|c| sound_alikes(c)).collect();
     let mut scan = SpeechScan::default();
@@ -111,7 +111,7 @@ pub fn scan(dir: &Path, commands: &[String]) -> Result<SpeechScan> {
             std::fs::read_dir(&d).with_context(|| format!("{}: cannot read folder", d.display()))?
         {
             let p = e?.path();
-            let name = crate::dataset::file_name(&p);
+            let name = crate::learn::dataset::file_name(&p);
             if name.starts_with('.') {
                 continue;
             }
@@ -224,15 +224,15 @@ impl CropPool {
             if pool.len() >= max {
                 break;
             }
-            let x = match audio::read_mono_16k(&f.path, 120.0) {
+            let x = match wav::read_mono_16k(&f.path, 120.0) {
                 Ok(x) => x,
                 Err(e) => {
                     pool.skipped.push(format!("{e:#}"));
                     continue;
                 }
             };
-            pool.seconds += x.len() as f64 / audio::SAMPLE_RATE as f64;
-            let n = ((x.len() as f64 / audio::SAMPLE_RATE as f64) / every)
+            pool.seconds += x.len() as f64 / wav::SAMPLE_RATE as f64;
+            let n = ((x.len() as f64 / wav::SAMPLE_RATE as f64) / every)
                 .round()
                 .max(1.0) as usize;
             for _ in 0..n.min(max - pool.len()) {
@@ -263,7 +263,7 @@ mod tests {
         let x: Vec<f32> = (0..(secs * 16000.0) as usize)
             .map(|i| (i as f32 * 0.05).sin() * 0.3)
             .collect();
-        audio::write_wav(path, &x, 16000).unwrap();
+        wav::write_wav(path, &x, 16000).unwrap();
     }
 
     #[test]
@@ -292,7 +292,7 @@ mod tests {
         let names: Vec<String> = s
             .files
             .iter()
-            .map(|f| crate::dataset::file_name(&f.path).to_string())
+            .map(|f| crate::learn::dataset::file_name(&f.path).to_string())
             .collect();
         // "know" and "write" are out; "going nowhere" holds neither word.
         assert_eq!(s.with_command, 2);

@@ -1,7 +1,7 @@
 //! Reading and writing audio files: WAV of any rate, channel count and sample
 //! format (8/16/24/32-bit int, 32-bit float) in, 16 kHz mono f32 clips out.
 //! Every failure names the file; nothing here panics on a malformed file.
-use crate::resample;
+use crate::audio::resample;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::BufReader;
@@ -26,7 +26,16 @@ pub struct WavStream {
 impl WavStream {
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let reader = hound::WavReader::open(path).map_err(|e| describe(&name, e))?;
+        let reader = hound::WavReader::open(path).map_err(|e| match e {
+            // What hound cannot read: say what the file is and how to convert it.
+            hound::Error::FormatError(_) | hound::Error::Unsupported => match sniff(path) {
+                Some(what) => anyhow::anyhow!(
+                    "{name}: {what}, which listen does not read; convert it to a 16-bit WAV: sox {name} -b 16 out.wav (or ffmpeg -i {name} out.wav)"
+                ),
+                None => describe(&name, e),
+            },
+            e => describe(&name, e),
+        })?;
         let spec = reader.spec();
         check_spec(&name, &spec)?;
         Ok(WavStream {
@@ -100,7 +109,9 @@ fn check_spec(name: &str, spec: &hound::WavSpec) -> Result<()> {
     }
     match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Int, 8 | 16 | 24 | 32) | (hound::SampleFormat::Float, 32) => Ok(()),
-        (f, b) => bail!("{name}: unsupported sample format ({b}-bit {f:?})"),
+        (f, b) => bail!(
+            "{name}: unsupported sample format ({b}-bit {f:?}); convert it to a 16-bit WAV: sox {name} -b 16 out.wav (or ffmpeg -i {name} out.wav)"
+        ),
     }
 }
 
@@ -117,6 +128,49 @@ fn describe(name: &str, e: hound::Error) -> anyhow::Error {
         hound::Error::Unsupported => anyhow::anyhow!("{name}: unsupported WAV variant"),
         other => anyhow::anyhow!("{name}: {other}"),
     }
+}
+
+/// What a file that is not a readable WAV is, from its first bytes: another container
+/// (MP3, Ogg, FLAC, AIFF...) or a WAV of an encoding listen does not read (A-law,
+/// µ-law, ADPCM, 64-bit float...). None when it is neither recognisable nor a WAV.
+pub fn sniff(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = File::open(path).ok()?.read(&mut head).ok()?;
+    let h = &head[..n];
+    let other = |what: &str| Some(format!("an {what} file, not a WAV"));
+    match h {
+        [b'I', b'D', b'3', ..] => return other("MP3"),
+        [0xFF, b, ..] if b & 0xE0 == 0xE0 => return other("MP3 (or AAC)"),
+        [b'O', b'g', b'g', b'S', ..] => return other("Ogg (Vorbis or Opus)"),
+        [b'f', b'L', b'a', b'C', ..] => return Some("a FLAC file, not a WAV".into()),
+        [b'F', b'O', b'R', b'M', ..] => return other("AIFF"),
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => return other("MP4/M4A"),
+        _ => {}
+    }
+    if h.len() < 36 || &h[..4] != b"RIFF" || &h[8..12] != b"WAVE" {
+        return None;
+    }
+    // The first chunk is nearly always `fmt `; its format tag and bit depth.
+    if &h[12..16] != b"fmt " {
+        return None;
+    }
+    let mut tag = u16::from_le_bytes([h[20], h[21]]);
+    let bits = u16::from_le_bytes([h[34], h[35]]);
+    if tag == 0xFFFE && h.len() >= 46 {
+        // WAVE_FORMAT_EXTENSIBLE: the real tag opens the sub-format GUID.
+        tag = u16::from_le_bytes([h[44], h[45]]);
+    }
+    let encoding = match tag {
+        1 => format!("{bits}-bit integer PCM"),
+        2 | 0x11 => "ADPCM".to_string(),
+        3 => format!("{bits}-bit float"),
+        6 => "A-law".to_string(),
+        7 => "µ-law".to_string(),
+        0x55 => "MP3-in-WAV".to_string(),
+        t => format!("format {t:#06x}"),
+    };
+    Some(format!("a WAV of {encoding} samples"))
 }
 
 /// Averages interleaved frames into one channel, into `mono` (cleared first; no
@@ -277,7 +331,7 @@ mod tests {
             let x = read_clip(&p, 16000).unwrap();
             assert_eq!(x.len(), 16000);
             // Same tone at 16 kHz (up to the resampler's sub-sample delay), away from the edges.
-            let err = crate::resample::tests::best_fit_error(
+            let err = crate::audio::resample::tests::best_fit_error(
                 &x.iter().map(|v| v * 2.0).collect::<Vec<_>>(),
                 440.0,
             ) / 2.0;

@@ -2,11 +2,11 @@
 //! interleaved samples at the source's rate -> mono -> 16 kHz (rubato) -> feature frames
 //! computed once each as audio arrives -> every hop, the model on the last second ->
 //! the detector. It runs on the thread that owns the model.
-use crate::audio::{mix_to_mono, rms, SAMPLE_RATE};
-use crate::detect::{Detection, Detector, DetectorConfig};
-use crate::features::FeatureExtractor;
+use crate::audio::features::FeatureExtractor;
+use crate::audio::resample::StreamResampler;
+use crate::audio::wav::{mix_to_mono, rms, SAMPLE_RATE};
+use crate::live::detect::{Detection, Detector, DetectorConfig};
 use crate::model::Model;
-use crate::resample::StreamResampler;
 use anyhow::{bail, Result};
 
 #[derive(Clone, Debug)]

@@ -4,9 +4,9 @@
 //! WAV with one word every ~3 s over background noise at random levels, about 30% of
 //! them words that are not commands, and a CSV of where each word really is
 //! (`label,start_ms,end_ms`, the voiced part of the clip). Deterministic from a seed.
-use crate::audio::{read_clip, rms, voiced_span, write_wav, SAMPLE_RATE};
-use crate::augment::NoiseBank;
-use crate::dataset::{
+use crate::audio::wav::{read_clip, rms, voiced_span, write_wav, SAMPLE_RATE};
+use crate::learn::augment::NoiseBank;
+use crate::learn::dataset::{
     file_name, folder_splits, is_synthetic, label_folders, list_wavs, Split, NOISE_DIR,
 };
 use crate::model::{SILENCE, UNKNOWN};
@@ -165,9 +165,9 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             start_ms: ((at + a) * 1000 / sr) as u64,
             end_ms: ((at + b) * 1000 / sr) as u64,
         });
-        if let Some(s) =
-            crate::dataset::speaker_of(&path.file_name().unwrap_or_default().to_string_lossy())
-        {
+        if let Some(s) = crate::learn::dataset::speaker_of(
+            &path.file_name().unwrap_or_default().to_string_lossy(),
+        ) {
             speakers.insert(s);
         }
         if keyword {
@@ -224,7 +224,7 @@ fn noise_bed(opts: &StreamOptions, total: usize, rng: &mut Rng) -> Result<Vec<f3
     let noise = if noise_dir.is_dir() {
         let mut recs = Vec::new();
         for p in list_wavs(&noise_dir)? {
-            recs.push(crate::audio::read_mono_16k(&p, 3600.0)?);
+            recs.push(crate::audio::wav::read_mono_16k(&p, 3600.0)?);
         }
         NoiseBank::from_recordings(recs)
     } else {
@@ -273,8 +273,8 @@ fn speech_stream(
     rng: &mut Rng,
 ) -> Result<StreamSummary> {
     let dir = opts.speech.as_deref().expect("called with --speech");
-    let scan = crate::speech::scan(dir, &opts.keywords)?;
-    let mut files: Vec<&crate::speech::SpeechFile> = scan
+    let scan = crate::learn::speech::scan(dir, &opts.keywords)?;
+    let mut files: Vec<&crate::learn::speech::SpeechFile> = scan
         .files
         .iter()
         .filter(|f| opts.speech_splits.contains(&f.split))
@@ -332,7 +332,7 @@ fn speech_stream(
         }
         let f = files[order[next]];
         next += 1;
-        let u = match crate::audio::read_mono_16k(&f.path, 60.0) {
+        let u = match crate::audio::wav::read_mono_16k(&f.path, 60.0) {
             Ok(u) => u,
             Err(e) => {
                 if !s

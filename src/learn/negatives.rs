@@ -5,11 +5,11 @@
 //! window as the streaming engine sees it, and the windows where a command fires or
 //! nearly fires become `_unknown_` examples for the epochs after. Hands on to training:
 //! the crop pools and, per mining round, its figures for the card.
-use crate::audio::{self, rms};
-use crate::dataset::Split;
-use crate::features::{FeatureExtractor, Normalisation};
+use crate::audio::features::{FeatureExtractor, Normalisation};
+use crate::audio::wav::{self, rms};
+use crate::learn::dataset::Split;
+use crate::learn::speech::{self, CropPool, SpeechFile, SpeechScan};
 use crate::model::Model;
-use crate::speech::{self, CropPool, SpeechFile, SpeechScan};
 use crate::util::Rng;
 use anyhow::Result;
 use serde::Serialize;
@@ -132,7 +132,7 @@ pub fn mine_files(
         if done >= seconds {
             break;
         }
-        let Ok(mut x) = audio::read_mono_16k(&f.path, 120.0) else {
+        let Ok(mut x) = wav::read_mono_16k(&f.path, 120.0) else {
             // Already named when the pool was cropped from the same files.
             unreadable += 1;
             continue;
@@ -143,7 +143,7 @@ pub fn mine_files(
             padded.extend_from_slice(&x);
             x = padded;
         }
-        done += x.len() as f64 / audio::SAMPLE_RATE as f64;
+        done += x.len() as f64 / wav::SAMPLE_RATE as f64;
         let mut feats = fe.compute(&x);
         norm.apply(&mut feats);
         let total = feats.len() / bins;
@@ -224,8 +224,8 @@ mod tests {
                 .map(|i| (i as f32 * 0.2).sin() * 0.3)
                 .collect::<Vec<f32>>()
         };
-        audio::write_wav(&short, &tone(8000), 16000).unwrap();
-        audio::write_wav(&long, &tone(48000), 16000).unwrap();
+        wav::write_wav(&short, &tone(8000), 16000).unwrap();
+        wav::write_wav(&long, &tone(48000), 16000).unwrap();
         let files: Vec<SpeechFile> = [short, long]
             .into_iter()
             .map(|path| SpeechFile {

@@ -2,7 +2,7 @@
 //! (keywords, `_unknown_`, `_silence_`, `_background_noise_`), the deterministic
 //! speaker-disjoint train/validation/test split, and parallel decoding with bad files
 //! skipped and named.
-use crate::audio;
+use crate::audio::wav;
 use crate::model::{SILENCE, UNKNOWN};
 use crate::util::stable_hash;
 use anyhow::{bail, Result};
@@ -122,10 +122,10 @@ pub struct Scan {
 /// Subfolders of `dir` (sorted), failing clearly when `dir` is not a folder.
 pub fn label_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     if !dir.is_dir() {
-        bail!(
-            "{}: no such folder (expected one subfolder of WAV clips per label)",
-            dir.display()
-        );
+        return Err(crate::util::not_a_folder(
+            dir,
+            "expected one subfolder of WAV clips per label",
+        ));
     }
     let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("{}: cannot read folder ({e})", dir.display()))?
@@ -357,7 +357,7 @@ fn names(v: &[&(String, PathBuf)]) -> String {
 /// was unusable) and a message per skipped file.
 pub fn load_clips(
     paths: &[&Path],
-    cfg: &crate::features::FeatureConfig,
+    cfg: &crate::audio::features::FeatureConfig,
     threads: usize,
     progress: &indicatif::ProgressBar,
 ) -> (Vec<Option<Vec<f32>>>, Vec<String>) {
@@ -374,7 +374,7 @@ pub fn load_clips(
                 s.spawn(move || {
                     let mut errs = Vec::new();
                     for (i, (p, o)) in ps.iter().zip(os.iter_mut()).enumerate() {
-                        match audio::read_clip(p, cfg.clip_part()) {
+                        match wav::read_clip(p, cfg.clip_part()) {
                             Ok(x) => *o = Some(cfg.place(&x)),
                             Err(e) => errs.push((ci * chunk + i, format!("{e:#}"))),
                         }

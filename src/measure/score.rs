@@ -10,8 +10,8 @@
 //!
 //! Recall = correct / keywords; false alarms per hour counts false alarms and wrong labels
 //! (each is a command the user did not give).
-use crate::detect::{Detection, Detector, DetectorConfig};
-use crate::streams::TruthWord;
+use crate::live::detect::{Detection, Detector, DetectorConfig};
+use crate::measure::streams::TruthWord;
 use crate::util::median;
 use serde::Serialize;
 

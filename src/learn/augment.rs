@@ -2,8 +2,8 @@
 //! noise at a random SNR, SpecAugment masks; and `_silence_` clips cut from background
 //! noise. Noise recordings are split by time (first 80% train, next 10% validation,
 //! last 10% test) so that evaluation never hears the noise training heard.
-use crate::audio::rms;
-use crate::dataset::Split;
+use crate::audio::wav::rms;
+use crate::learn::dataset::Split;
 use crate::util::Rng;
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -207,7 +207,8 @@ fn centre_to(y: &[f32], len: usize) -> Vec<f32> {
 /// alone, at a random place in the clip (silence elsewhere).
 pub fn partial_word(x: &[f32], rng: &mut Rng) -> Vec<f32> {
     let len = x.len();
-    let (a, b) = crate::audio::voiced_span(x, crate::audio::SAMPLE_RATE).unwrap_or((0, len));
+    let (a, b) =
+        crate::audio::wav::voiced_span(x, crate::audio::wav::SAMPLE_RATE).unwrap_or((0, len));
     let keep = (((b - a) as f32) * rng.range(0.2, 0.45)) as usize;
     let piece = if rng.f32() < 0.5 {
         &x[a..a + keep]
@@ -228,7 +229,7 @@ pub fn augment_wave(x: &[f32], noise: &NoiseBank, rng: &mut Rng, cfg: &AugmentCo
     } else {
         x.to_vec()
     };
-    let max_shift = (cfg.shift_ms / 1000.0 * crate::audio::SAMPLE_RATE as f32) as i64;
+    let max_shift = (cfg.shift_ms / 1000.0 * crate::audio::wav::SAMPLE_RATE as f32) as i64;
     if max_shift > 0 {
         let shift = rng.below(2 * max_shift as usize + 1) as i64 - max_shift;
         let mut z = vec![0.0; len];

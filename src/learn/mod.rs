@@ -1,0 +1,11 @@
+//! Learning: labelled clips to a model folder. [`dataset`] scans folders and splits
+//! by speaker; [`speech`] and [`negatives`] bring running speech that is not a command;
+//! [`augment`] varies every draw; [`train`] fits the network in named steps and hands
+//! the model folder on, with its [`report`] (confusion, per-label scores) and [`plots`].
+pub mod augment;
+pub mod dataset;
+pub mod negatives;
+pub mod plots;
+pub mod report;
+pub mod speech;
+pub mod train;
