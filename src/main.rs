@@ -29,7 +29,8 @@ struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Modes")]
     input: Option<PathBuf>,
     /// Write a long test stream from a labelled folder: words every ~3 s over its
-    /// `_background_noise_`, ~30% of them not commands, as --out WAV plus a truth CSV beside it.
+    /// `_background_noise_`, each one not a command with probability 0.3, as --out WAV plus
+    /// a truth CSV beside it.
     #[arg(long, value_name = "DIR", help_heading = "Modes", requires = "out")]
     make_stream: Option<PathBuf>,
     /// Record your own clips of WORD from the microphone (with --into DIR): a countdown,

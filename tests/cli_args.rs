@@ -279,3 +279,16 @@ fn paths_of_the_wrong_kind_say_what_they_are() {
     assert_clean_error(&o, &["--from /nonexistent", "no such model folder"]);
     assert!(!stderr(&o).contains("leave out --model"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_wav_without_samples_is_the_same_error_everywhere() {
+    let d = scratch("cli-header-only");
+    let wav = d.join("empty.wav");
+    listen::audio::wav::write_wav(&wav, &[], 16000).unwrap();
+    for mode in ["--input", "--predict"] {
+        assert_clean_error(
+            &run(&[mode, wav.to_str().unwrap()]),
+            &["empty.wav", "no audio"],
+        );
+    }
+}

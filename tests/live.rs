@@ -655,3 +655,30 @@ fn record_refuses_bad_names_and_counts_before_opening_a_device() {
         );
     }
 }
+
+#[test]
+fn a_device_that_runs_ahead_of_real_time_is_refused_not_blamed_on_the_machine() {
+    // ALSA's `null` input returns silence as fast as it is read.
+    let devices = run(&["--list-devices"]);
+    if !stdout(&devices)
+        .lines()
+        .any(|l| l.split_whitespace().any(|w| w == "null"))
+    {
+        skipped("ALSA has no `null` device here");
+        return;
+    }
+    let mut l = spawn({
+        let mut c = Command::new(bin());
+        c.args(["--device", "null", "--json"]);
+        c
+    });
+    assert_eq!(
+        l.wait_exit(Duration::from_secs(15)),
+        Some(2),
+        "{}",
+        l.stderr()
+    );
+    let err = l.stderr();
+    assert!(err.contains("faster than real time"), "{err}");
+    assert!(!err.contains("machine is too slow"), "{err}");
+}

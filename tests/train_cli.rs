@@ -444,7 +444,7 @@ fn fine_tuning_adds_words_and_keeps_the_old_ones() {
         "--model",
         model.to_str().unwrap(),
     ]);
-    assert_clean_error(&o, &["--from", "nope", "does not exist"]);
+    assert_clean_error(&o, &["--from", "nope", "no such model folder"]);
     let o = run(&[
         "--train",
         data.to_str().unwrap(),

@@ -423,11 +423,17 @@ mod tests {
         let total = n.iter().sum::<usize>() as f64;
         assert!((n[0] as f64 / total - 0.8).abs() < 0.03, "{n:?}");
         assert!((n[1] as f64 / total - 0.1).abs() < 0.02, "{n:?}");
-        // Pinned: a change to the hash would silently reshuffle every user's split.
-        assert_eq!(
-            split_of("0a7c2a8d_nohash_0.wav", 0),
-            split_of("0a7c2a8d_nohash_5.wav", 7)
-        );
+        // Pinned, one speaker of each split: a change to the hash or the ranges would
+        // silently reshuffle every user's split.
+        for (name, want) in [
+            ("00f0204f_nohash_0.wav", Split::Validation),
+            ("0135f3f2_nohash_3.wav", Split::Test),
+            ("0a7c2a8d_nohash_1.wav", Split::Train),
+        ] {
+            for seed in [0, 7] {
+                assert_eq!(split_of(name, seed), want, "{name}");
+            }
+        }
     }
 
     #[test]

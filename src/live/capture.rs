@@ -154,6 +154,8 @@ pub struct Capture {
     pub rate: u32,
     pub channels: usize,
     pub format: String,
+    /// When the stream started, to tell a live input from one that runs ahead of time.
+    started: std::time::Instant,
 }
 
 /// Opens `want` (a case-insensitive substring of the device's id or name; an exact id
@@ -256,6 +258,7 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
                     rate,
                     channels,
                     format: format!("{format}"),
+                    started: std::time::Instant::now(),
                 });
             }
             Err(e) => last_err = format!("{e:#}"),
@@ -311,6 +314,26 @@ impl Capture {
         if last_audio.elapsed() > std::time::Duration::from_secs(3) {
             self.abandon();
             bail!("the audio device '{}' delivered no audio for 3 s (disconnected, or the sound server went away?); check it with --list-devices", self.id);
+        }
+        self.check_pace()
+    }
+
+    /// Fails when the device delivers audio far faster than real time (ALSA's `null`,
+    /// a file-backed PCM): not a live input, and every overrun it causes would be
+    /// blamed on a slow machine.
+    pub fn check_pace(&mut self) -> Result<()> {
+        let secs = self.started.elapsed().as_secs_f64();
+        let delivered = self.stats.captured.load(Ordering::Relaxed)
+            + self.stats.overrun_samples.load(Ordering::Relaxed);
+        let audio_secs = delivered as f64 / self.channels.max(1) as f64 / self.rate as f64;
+        // A live input is never more than its buffer ahead of the clock: allow a second.
+        if audio_secs > 3.0 * secs && audio_secs > secs + 1.0 {
+            let pace = audio_secs / secs.max(1e-3);
+            self.abandon();
+            bail!(
+                "the audio device '{}' delivers audio {pace:.0} times faster than real time: not a live input; pick a microphone with --device (see --list-devices)",
+                self.id
+            );
         }
         Ok(())
     }

@@ -57,6 +57,11 @@ pub fn run_file(
         }
         found.append(&mut out);
     }
+    // As reading a clip does (--predict, training): a file without a sample is an error,
+    // not "0 detections".
+    if frames == 0 {
+        anyhow::bail!("{}: no audio in file", path.display());
+    }
     // Flush: a second of silence lets a word at the very end finish.
     let silence = vec![0.0; wav.sample_rate() as usize * wav.channels()];
     engine.push(&silence, &mut out)?;
@@ -133,6 +138,7 @@ pub fn run_live(
             std::thread::sleep(Duration::from_millis(20));
         } else {
             last_audio = Instant::now();
+            cap.check_pace()?;
             out.clear();
             engine.push(&buf, &mut out)?;
             for d in out.drain(..) {

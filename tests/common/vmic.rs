@@ -203,6 +203,7 @@ impl Drop for VirtualMic {
         // The daemon may have exited already: then there is nothing to signal.
         let _ = Command::new("kill")
             .args(["-TERM", &self.daemon.id().to_string()])
+            .stderr(std::process::Stdio::null())
             .status();
         let t = Instant::now();
         while matches!(self.daemon.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(3) {
