@@ -285,24 +285,9 @@ pub fn record(opts: &RecordOptions, cap: Capture, stop: &AtomicBool) -> Result<R
     std::fs::create_dir_all(&word_dir)
         .with_context(|| format!("cannot create {}", word_dir.display()))?;
     let mut mic = Mic::new(cap)?;
-    let mut err = std::io::stderr();
+    let con = Console { meter: opts.meter };
     let mut done = Recorded::default();
-    let line = |err: &mut std::io::Stderr, s: &str| {
-        if opts.meter {
-            let _ = write!(err, "\r\x1b[2K{s}");
-        } else {
-            let _ = writeln!(err, "{s}");
-        }
-        let _ = err.flush();
-    };
-    let endline = |err: &mut std::io::Stderr| {
-        if opts.meter {
-            let _ = writeln!(err);
-        }
-    };
-
-    let _ = writeln!(
-        err,
+    con.say(&format!(
         "Recording '{}' {} time(s) from '{}' ({} Hz, {} ch) as speaker '{}' into {}",
         opts.word,
         opts.count,
@@ -311,75 +296,29 @@ pub fn record(opts: &RecordOptions, cap: Capture, stop: &AtomicBool) -> Result<R
         mic.cap.channels,
         opts.speaker,
         word_dir.display()
-    );
-    line(
-        &mut err,
-        &format!("Room: stay quiet for {:.0} s...", opts.room_secs),
-    );
-    let room = mic.record(opts.room_secs, stop, |l| {
-        if opts.meter {
-            line(
-                &mut std::io::stderr(),
-                &format!("Room: stay quiet  {}", meter(l)),
-            );
-        }
-    })?;
-    endline(&mut err);
-    if stop.load(Ordering::SeqCst) {
+    ));
+    let Some((noise, room_path)) = record_room(opts, &mut mic, stop, &con)? else {
         done.interrupted = true;
         return Ok(done);
-    }
-    // The room's level: the median 10 ms level (a cough does not move it).
-    let mut levels: Vec<f32> = room.chunks(160).map(wav::rms).collect();
-    levels.sort_by(f32::total_cmp);
-    let noise = levels.get(levels.len() / 2).copied().unwrap_or(0.0);
-    let room_path = save_new(
-        &opts.into.join(NOISE_DIR),
-        &format!("room_{}", opts.speaker),
-        &room,
-    )?;
-    let _ = writeln!(
-        err,
-        "Room noise {:.0} dBFS, saved to {}",
-        20.0 * noise.max(1e-6).log10(),
-        room_path.display()
-    );
+    };
     done.room = Some(room_path);
-
     let mut take = 1;
     let mut refused_in_a_row = 0;
     while take <= opts.count {
-        for beat in (1..=3).rev() {
-            if stop.load(Ordering::SeqCst) {
-                done.interrupted = true;
-                return Ok(done);
-            }
-            line(&mut err, &format!("take {take}/{}: {beat}...", opts.count));
-            std::thread::sleep(opts.beat);
-        }
-        let prompt = format!("take {take}/{}: say '{}' now", opts.count, opts.word);
-        line(&mut err, &prompt);
-        let x = mic.record(opts.take_secs, stop, |l| {
-            if opts.meter {
-                line(&mut std::io::stderr(), &format!("{prompt}  {}", meter(l)));
-            }
-        })?;
-        endline(&mut err);
-        if stop.load(Ordering::SeqCst) {
+        let Some(x) = record_take(opts, &mut mic, stop, &con, take)? else {
             done.interrupted = true;
             return Ok(done);
-        }
+        };
+        let counter = format!("take {take}/{}", opts.count);
         match judge(&x, noise) {
             Ok(span) => {
                 let clip = centred(&x, span);
                 let path = save_new(&word_dir, &format!("{}_nohash", opts.speaker), &clip)?;
-                let _ = writeln!(
-                    err,
-                    "take {take}/{}: saved {} ({} ms of sound)",
-                    opts.count,
+                con.say(&format!(
+                    "{counter}: saved {} ({} ms of sound)",
                     path.display(),
                     (span.1 - span.0) * 1000 / SAMPLE_RATE as usize
-                );
+                ));
                 done.saved.push(path);
                 take += 1;
                 refused_in_a_row = 0;
@@ -387,12 +326,7 @@ pub fn record(opts: &RecordOptions, cap: Capture, stop: &AtomicBool) -> Result<R
             Err(why) => {
                 done.refused += 1;
                 refused_in_a_row += 1;
-                let _ = writeln!(
-                    err,
-                    "take {take}/{}: refused, {}; again",
-                    opts.count,
-                    why.advice()
-                );
+                con.say(&format!("{counter}: refused, {}; again", why.advice()));
                 if refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
                     bail!(
                         "{MAX_REFUSED_IN_A_ROW} takes in a row refused (last: {}) on '{}'; check the microphone and its level (--list-devices, --device NAME); {} clip(s) saved so far",
@@ -405,6 +339,100 @@ pub fn record(opts: &RecordOptions, cap: Capture, stop: &AtomicBool) -> Result<R
         }
     }
     Ok(done)
+}
+
+/// Prompts on stderr: with a meter (a terminal), one line redrawn in place.
+struct Console {
+    meter: bool,
+}
+
+impl Console {
+    /// A line that the next one replaces (with a meter) or follows.
+    fn line(&self, s: &str) {
+        let mut err = std::io::stderr();
+        if self.meter {
+            let _ = write!(err, "\r\x1b[2K{s}");
+        } else {
+            let _ = writeln!(err, "{s}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Ends a redrawn line, so that what follows starts on a new one.
+    fn end_line(&self) {
+        if self.meter {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+
+    /// A line that stays.
+    fn say(&self, s: &str) {
+        let _ = writeln!(std::io::stderr(), "{s}");
+    }
+}
+
+/// A few seconds of the room: its noise floor (the median 10 ms level: a cough does not
+/// move it) and where the recording was saved. None when Ctrl-C came first.
+fn record_room(
+    opts: &RecordOptions,
+    mic: &mut Mic,
+    stop: &AtomicBool,
+    con: &Console,
+) -> Result<Option<(f32, PathBuf)>> {
+    con.line(&format!("Room: stay quiet for {:.0} s...", opts.room_secs));
+    let room = mic.record(opts.room_secs, stop, |l| {
+        if opts.meter {
+            con.line(&format!("Room: stay quiet  {}", meter(l)));
+        }
+    })?;
+    con.end_line();
+    if stop.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let mut levels: Vec<f32> = room.chunks(160).map(wav::rms).collect();
+    levels.sort_by(f32::total_cmp);
+    let noise = levels.get(levels.len() / 2).copied().unwrap_or(0.0);
+    let room_path = save_new(
+        &opts.into.join(NOISE_DIR),
+        &format!("room_{}", opts.speaker),
+        &room,
+    )?;
+    con.say(&format!(
+        "Room noise {:.0} dBFS, saved to {}",
+        20.0 * noise.max(1e-6).log10(),
+        room_path.display()
+    ));
+    Ok(Some((noise, room_path)))
+}
+
+/// One take: a countdown, then the prompt with a level meter while it records. None
+/// when Ctrl-C came first.
+fn record_take(
+    opts: &RecordOptions,
+    mic: &mut Mic,
+    stop: &AtomicBool,
+    con: &Console,
+    take: usize,
+) -> Result<Option<Vec<f32>>> {
+    for beat in (1..=3).rev() {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        con.line(&format!("take {take}/{}: {beat}...", opts.count));
+        std::thread::sleep(opts.beat);
+    }
+    let prompt = format!("take {take}/{}: say '{}' now", opts.count, opts.word);
+    con.line(&prompt);
+    let x = mic.record(opts.take_secs, stop, |l| {
+        if opts.meter {
+            con.line(&format!("{prompt}  {}", meter(l)));
+        }
+    })?;
+    con.end_line();
+    if stop.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    Ok(Some(x))
 }
 
 #[cfg(test)]

@@ -186,22 +186,13 @@ pub(super) fn fit(
             ),
         );
         history.push(row);
-        if best.as_ref().map(|b| val_loss < b.0).unwrap_or(true) {
-            best = Some((val_loss, epoch, model.snapshot()));
-        } else if let Some((_, be, _)) = &best {
-            // A mining round changes what is trained on: give it `patience` epochs too.
-            let mined = data
-                .negatives
-                .as_ref()
-                .and_then(|n| n.rounds.last())
-                .map_or(0, |r| r.epoch);
-            if epoch - (*be).max(mined) >= opts.patience {
-                log(
-                    opts.quiet,
-                    format!("Early stopping: no better validation loss since epoch {be}"),
-                );
-                break;
-            }
+        let mined = data
+            .negatives
+            .as_ref()
+            .and_then(|n| n.rounds.last())
+            .map_or(0, |r| r.epoch);
+        if keep_best(opts, &mut best, val_loss, epoch, mined, model) == Verdict::Stop {
+            break;
         }
         if interrupted {
             break;
@@ -220,6 +211,38 @@ pub(super) fn fit(
         interrupted,
         train_seconds: train_start.elapsed().as_secs_f64(),
     })
+}
+
+#[derive(PartialEq)]
+enum Verdict {
+    GoOn,
+    Stop,
+}
+
+/// Keeps the weights of the epoch with the best validation loss so far; early
+/// stopping after `patience` epochs without a better one (counted from the last mining
+/// round too: it changes what is trained on, so it gets `patience` epochs of its own).
+fn keep_best(
+    opts: &TrainOptions,
+    best: &mut Option<Best>,
+    val_loss: f64,
+    epoch: usize,
+    last_mining: usize,
+    model: &Model,
+) -> Verdict {
+    match best {
+        Some((loss, be, _)) if val_loss >= *loss => {
+            if epoch - (*be).max(last_mining) >= opts.patience {
+                log(
+                    opts.quiet,
+                    format!("Early stopping: no better validation loss since epoch {be}"),
+                );
+                return Verdict::Stop;
+            }
+        }
+        _ => *best = Some((val_loss, epoch, model.snapshot())),
+    }
+    Verdict::GoOn
 }
 
 /// `--time-budget`: no new epoch that would end past the budget, at the pace so far.
