@@ -19,7 +19,7 @@ pub struct Report {
     pub macro_avg: [f64; 3],
     pub weighted_avg: [f64; 3],
     pub total: usize,
-    /// confusion[true][predicted]
+    /// `confusion[true][predicted]`
     pub confusion: Vec<Vec<usize>>,
 }
 

@@ -7,14 +7,14 @@
 //!    [`mining`] rounds between epochs;
 //! 5. the test report on speakers never heard ([`crate::learn::report`]);
 //! 6. [`card`]: what the model was trained on, in its card;
-//! 7. [`write`]: the model folder, swapped in atomically.
-mod card;
-mod data;
-mod fit;
-mod inputs;
-mod mining;
-mod plan;
-mod write;
+//! 7. [`write`](mod@write): the model folder, swapped in atomically.
+pub mod card;
+pub mod data;
+pub mod fit;
+pub mod inputs;
+pub mod mining;
+pub mod plan;
+pub mod write;
 
 pub use plan::open_base;
 
