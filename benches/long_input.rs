@@ -26,7 +26,15 @@ fn period() -> Vec<u8> {
     std::fs::create_dir_all(&dir).unwrap();
     let raw = dir.join("long-left.wav");
     let st = Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "140", "-w", raw.to_str().unwrap(), "left"])
+        .args([
+            "-v",
+            "en-us",
+            "-s",
+            "140",
+            "-w",
+            raw.to_str().unwrap(),
+            "left",
+        ])
         .status()
         .expect("espeak-ng (run scripts/setup)");
     assert!(st.success());
@@ -86,7 +94,11 @@ fn main() {
     let data_bytes = u32::try_from(one.len() as u64 * periods).expect("at most 4 GiB of audio");
     let fifo = root().join("target/bench/long-input.wav");
     let _ = std::fs::remove_file(&fifo);
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
 
     let t0 = Instant::now();
     let mut child = Command::new(bin())
@@ -108,7 +120,10 @@ fn main() {
         let memory = memory.clone();
         std::thread::spawn(move || {
             while let Some(kb) = rss_kb(pid) {
-                memory.lock().unwrap().push((t0.elapsed().as_secs_f64(), kb));
+                memory
+                    .lock()
+                    .unwrap()
+                    .push((t0.elapsed().as_secs_f64(), kb));
                 std::thread::sleep(Duration::from_secs(10));
             }
         })
@@ -168,6 +183,10 @@ fn main() {
     .unwrap();
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
     assert_eq!(times.len() as u64, periods, "one detection per period");
-    assert_eq!(last, first + (periods - 1) * period_ms, "the last detection's time");
+    assert_eq!(
+        last,
+        first + (periods - 1) * period_ms,
+        "the last detection's time"
+    );
     assert_eq!(off_period, 0);
 }

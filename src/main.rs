@@ -44,14 +44,14 @@ struct Args {
     /// Model folder. Listening, --input, --evaluate, --predict: the model to use
     /// (default: the bundled one); --make-stream: whose commands are keywords;
     /// --train: where to write it (default: ./listen-model).
-    #[arg(long, value_name = "PATH", help_heading = "Any mode")]
+    #[arg(long, value_name = "PATH", help_heading = "Shared by several modes")]
     model: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long, help_heading = "Any mode")]
+    /// Print JSON instead of text (every mode but --make-stream).
+    #[arg(long, help_heading = "Shared by several modes")]
     json: bool,
     /// No progress bars, epoch lines or start-up line (--train, --evaluate, --input,
     /// listening).
-    #[arg(long, short, help_heading = "Any mode")]
+    #[arg(long, short, help_heading = "Shared by several modes")]
     quiet: bool,
 
     /// Smoothed score a command must reach to be reported [default: the model's own
@@ -81,7 +81,7 @@ struct Args {
     exec: Option<String>,
     /// The microphone: a case-insensitive part of its name (see --list-devices).
     /// Listening and --record.
-    #[arg(long, value_name = "NAME", help_heading = "Listening and --input")]
+    #[arg(long, value_name = "NAME", help_heading = "Shared by several modes")]
     device: Option<String>,
     /// Debugging: sleep this long after each model run (simulates a slow machine).
     #[arg(long, default_value_t = 0, hide = true)]

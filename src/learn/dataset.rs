@@ -429,6 +429,10 @@ mod tests {
             ("00f0204f_nohash_0.wav", Split::Validation),
             ("0135f3f2_nohash_3.wav", Split::Test),
             ("0a7c2a8d_nohash_1.wav", Split::Train),
+            // Speakers exactly on the range boundaries (10.0000% and 20.0000% of the
+            // hash range): each range includes its start, not its end.
+            ("0012c458_nohash_0.wav", Split::Test),
+            ("001362cb_nohash_0.wav", Split::Train),
         ] {
             for seed in [0, 7] {
                 assert_eq!(split_of(name, seed), want, "{name}");
@@ -476,6 +480,30 @@ mod tests {
             if is_synthetic(n) {
                 assert_eq!(s, Split::Train, "{n}");
             }
+        }
+    }
+
+    #[test]
+    fn a_folder_is_split_by_speaker_from_the_minimum_number_of_speakers_on() {
+        for speakers in [MIN_SPEAKERS_TO_SPLIT - 1, MIN_SPEAKERS_TO_SPLIT] {
+            let names: Vec<String> = (0..speakers)
+                .flat_map(|s| (0..40).map(move |i| format!("spk{s}_nohash_{i}.wav")))
+                .collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let got = folder_splits(&refs, 3);
+            let by_speaker = speakers >= MIN_SPEAKERS_TO_SPLIT;
+            for (n, s) in refs.iter().zip(&got) {
+                let want = if by_speaker {
+                    split_of(n, 3)
+                } else {
+                    split_by_name(n, 3)
+                };
+                assert_eq!(*s, want, "{speakers} speakers: {n}");
+            }
+            // The two ways differ on these names (else this test would prove nothing).
+            let by_name: Vec<Split> = refs.iter().map(|n| split_by_name(n, 3)).collect();
+            let by_hash: Vec<Split> = refs.iter().map(|n| split_of(n, 3)).collect();
+            assert_ne!(by_name, by_hash);
         }
     }
 

@@ -182,6 +182,9 @@ mod tests {
         for (row, want) in [
             ([0.0, 0.05, 0.35, 0.6], "right"),
             ([0.0, 0.05, 0.6, 0.35], "left"),
+            // An exact tie goes to the first command in the card's order: the same
+            // audio always gives the same answer.
+            ([0.0, 0.0, 0.5, 0.5], "left"),
         ] {
             let mut d = Detector::new(&labels(), cfg.clone());
             let got = feed(&mut d, &[row]);
@@ -243,5 +246,37 @@ mod tests {
         let l = [0.0, 0.0, 1.0, 0.0];
         assert!(feed(&mut d, &[s, l, l, s, l, s]).is_empty());
         assert_eq!(feed(&mut d, &[l, l, l]).len(), 1);
+    }
+
+    #[test]
+    fn smoothed_scores_are_the_moving_average_and_the_config_is_kept() {
+        let cfg = DetectorConfig {
+            threshold: 0.9,
+            smoothing: 2,
+            min_windows: 1,
+            refractory_ms: 1000,
+        };
+        let mut d = Detector::new(&labels(), cfg);
+        assert_eq!(d.config().threshold, 0.9);
+        assert_eq!(d.config().smoothing, 2);
+        d.update(&[0.0, 0.0, 0.2, 0.6], 0);
+        d.update(&[0.0, 0.0, 0.6, 0.0], 50);
+        // The last two windows averaged, per label.
+        let s = d.smoothed();
+        assert_eq!(s.len(), 4);
+        assert!(
+            (s[2] - 0.4).abs() < 1e-6 && (s[3] - 0.3).abs() < 1e-6,
+            "{s:?}"
+        );
+        d.update(&[0.0, 0.0, 0.0, 0.0], 100);
+        assert!((d.smoothed()[2] - 0.3).abs() < 1e-6, "{:?}", d.smoothed());
+    }
+
+    #[test]
+    fn a_card_without_a_refractory_time_gets_one_second() {
+        let c: DetectorConfig =
+            serde_json::from_str(r#"{"threshold":0.8,"smoothing":4,"min_windows":2}"#).unwrap();
+        assert_eq!(c.refractory_ms, 1000);
+        assert_eq!(c.refractory_ms, DetectorConfig::default().refractory_ms);
     }
 }
