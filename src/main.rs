@@ -425,3 +425,128 @@ fn dispatch(a: Args, mode: Mode) -> anyhow::Result<i32> {
         Mode::ListDevices => modes::devices::run(a.json),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_is_accepted_by_the_modes_it_belongs_to() {
+        use Mode::*;
+        let ok: [(&[&str], Mode); 8] = [
+            (
+                &[
+                    "device",
+                    "threshold",
+                    "smoothing",
+                    "min_windows",
+                    "hop_ms",
+                    "refractory_ms",
+                    "exec",
+                    "model",
+                    "json",
+                    "quiet",
+                ],
+                Listen,
+            ),
+            (
+                &[
+                    "input",
+                    "truth",
+                    "tolerance_ms",
+                    "sweep",
+                    "plot",
+                    "threshold",
+                    "exec",
+                    "model",
+                    "json",
+                    "quiet",
+                    "inference_delay_ms",
+                    "stall_ms",
+                ],
+                Input,
+            ),
+            (
+                &[
+                    "train",
+                    "model",
+                    "words",
+                    "epochs",
+                    "batch_size",
+                    "seed",
+                    "compute",
+                    "arch",
+                    "from",
+                    "lr",
+                    "patience",
+                    "time_budget",
+                    "negatives",
+                    "lead_ms",
+                    "mining_rounds",
+                    "no_augment",
+                    "threads",
+                    "quiet",
+                    "json",
+                ],
+                Train,
+            ),
+            (
+                &["evaluate", "split", "threads", "model", "json", "quiet"],
+                Evaluate,
+            ),
+            (&["predict", "model", "json"], Predict),
+            (
+                &[
+                    "make_stream",
+                    "out",
+                    "minutes",
+                    "seed",
+                    "split",
+                    "speech",
+                    "command_every",
+                    "model",
+                ],
+                MakeStream,
+            ),
+            (
+                &["record", "into", "count", "speaker", "device", "json"],
+                Record,
+            ),
+            (&["list_devices", "json"], ListDevices),
+        ];
+        for (given, want) in ok {
+            assert_eq!(pick_mode(given), Ok(want), "{given:?}");
+        }
+        // Every option of the command line is in one of the lists above.
+        let listed: Vec<&str> = ok.iter().flat_map(|(g, _)| g.iter().copied()).collect();
+        for a in Args::command().get_arguments() {
+            let id = a.get_id().as_str();
+            assert!(
+                listed.contains(&id) || ["help", "version"].contains(&id),
+                "{id} belongs to no mode in this test"
+            );
+        }
+    }
+
+    #[test]
+    fn options_of_other_modes_and_second_modes_are_refused() {
+        for given in [
+            &["input", "device"][..],
+            &["predict", "threshold"],
+            &["make_stream", "out", "json"],
+            &["record", "into", "model"],
+            &["list_devices", "quiet"],
+            &["train", "exec"],
+            &["into"],
+        ] {
+            let e = pick_mode(given).unwrap_err();
+            assert!(e.contains("does not apply"), "{given:?}: {e}");
+            // The --compute hint is for --device given to --train, and only that.
+            assert!(!e.contains("--compute"), "{given:?}: {e}");
+        }
+        let e = pick_mode(&["train", "device"]).unwrap_err();
+        assert!(e.contains("--compute"), "{e}");
+        let e = pick_mode(&["input", "predict"]).unwrap_err();
+        assert!(e.contains("--predict and --input are two modes"), "{e}");
+    }
+}
