@@ -26,6 +26,8 @@ fn meaningless_detector_settings_are_refused() {
         (&["--threshold=1.5"], "--threshold 1.5"),
         (&["--smoothing", "0"], "--smoothing"),
         (&["--min-windows", "0"], "--min-windows"),
+        (&["--hop-ms", "0"], "--hop-ms 0"),
+        (&["--hop-ms", "1001"], "--hop-ms 1001"),
     ] {
         let mut a = args.to_vec();
         a.extend(["--input", "/nonexistent.wav"]);
@@ -201,6 +203,24 @@ fn a_truth_longer_than_the_audio_is_refused() {
         truth.to_str().unwrap(),
     ]);
     assert_clean_error(&o, &["long.csv", "3600.6 s", "5.0 s", "another recording"]);
+    // A word may end in the second of flush after the audio: up to 6.000 s is this
+    // recording's truth, 6.001 s is not.
+    for (end_ms, fits) in [(5500, true), (6000, true), (6001, false)] {
+        std::fs::write(
+            &truth,
+            format!("label,start_ms,end_ms\nleft,{},{end_ms}\n", end_ms - 400),
+        )
+        .unwrap();
+        let o = run(&[
+            "--input",
+            wav.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+            "--hop-ms",
+            "1000",
+        ]);
+        assert_eq!(o.status.success(), fits, "{end_ms}: {}", stderr(&o));
+    }
 }
 
 /// A WAV header with the given format tag and bit depth, and a little data.

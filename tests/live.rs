@@ -117,8 +117,18 @@ fn played_words_are_detected_live_in_order_with_their_timing() {
     let mic = VirtualMic::start(48000, 2);
     let execd = d.join("exec.txt");
     let mut cmd = mic.listen();
+    // The built-in detector settings, as the soak uses: with the bundled model's own
+    // (threshold 0.86) espeak-ng's "stop" peaks at 0.87 through --input, a margin that
+    // live resampling eats now and then (4 misses in 20 runs beside a busy CPU). This
+    // test is about the live path (order, timing, --exec), not that one margin.
     cmd.args([
         "--json",
+        "--threshold",
+        "0.62",
+        "--smoothing",
+        "5",
+        "--min-windows",
+        "3",
         "--exec",
         &format!(
             "echo \"$LISTEN_LABEL $LISTEN_SCORE\" >> {}",

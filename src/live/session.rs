@@ -151,6 +151,9 @@ pub fn run_live(
         }
         if last_draw.elapsed() >= redraw {
             last_draw = Instant::now();
+            // Before the display reports overruns: a device that runs ahead of real
+            // time overruns too, and that is not the machine being slow.
+            cap.check_pace()?;
             if !display(&LiveStatus {
                 engine: &engine,
                 capture: &cap,
