@@ -335,9 +335,28 @@ mod tests {
             (4, 1, 2, 1, 1, 3)
         );
         assert_eq!(s.recall, 0.5);
+        assert_eq!(s.miss_rate, 0.5);
+        assert_eq!(s.duration_s, 3600.0);
         assert_eq!(s.false_alarms_per_hour, 4.0);
         // Latencies 200 and 100 ms after the ends.
         assert_eq!(s.median_latency_ms, Some(150.0));
+        // The same in half an hour: twice the rate, and its interval scaled with it.
+        let half = score(&truth, &dets, &commands(), 1000, 1800.0);
+        assert_eq!(half.false_alarms_per_hour, 8.0);
+        let (lo, hi) = poisson_interval(4);
+        let (a, b) = half.false_alarms_per_hour_95;
+        assert!(
+            (a - 2.0 * lo).abs() < 1e-9 && (b - 2.0 * hi).abs() < 1e-9,
+            "{a} {b}"
+        );
+    }
+
+    #[test]
+    fn a_word_heard_twice_as_another_command_is_one_wrong_and_one_false_alarm() {
+        let truth = vec![w("right", 1000, 1400)];
+        let dets = vec![d("up", 1500), d("left", 2300)];
+        let s = score(&truth, &dets, &commands(), 1000, 3600.0);
+        assert_eq!((s.wrong, s.false_alarms, s.missed), (1, 1, 0));
     }
 
     #[test]
