@@ -287,6 +287,8 @@ mod tests {
             (1, 0.0253, 5.572),
             (2, 0.2422, 7.225),
             (10, 4.795, 18.39),
+            // Large counts too (the search range grows with k).
+            (1000, 938.973, 1063.952),
         ] {
             let (l, h) = poisson_interval(k);
             assert!(
@@ -421,6 +423,27 @@ mod tests {
             got,
             vec![(0.5, 1, 1), (0.9, 1, 0), (0.5, 3, 1), (0.9, 3, 0)]
         );
+        // Each point uses its own shape, not the base's (smoothing 5, 3 windows): a
+        // one-window spike fires only unsmoothed.
+        let spike: Posteriors = (0..60u64)
+            .map(|i| {
+                let p = if i == 19 { 0.95 } else { 0.05 };
+                (i * 50, vec![1.0 - p, p])
+            })
+            .collect();
+        let spiked = sweep(
+            &labels,
+            &["left".to_string()],
+            &spike,
+            &truth,
+            &base,
+            &[0.5],
+            &[(1, 1), (1, 3), (5, 1)],
+            1000,
+            3.0,
+        );
+        let fired: Vec<usize> = spiked.iter().map(|p| p.score.correct).collect();
+        assert_eq!(fired, vec![1, 0, 0]);
         // Smoothing over 3 and 2 windows in a row: fires at the 2nd window where the
         // 3-window mean reaches 0.5 (window 20, 1000 ms), one window later than raw.
         let raw = replay(
