@@ -178,3 +178,43 @@ fn a_closed_stdout_ends_listen_at_once() {
         "{err}"
     );
 }
+
+#[test]
+fn the_engine_reports_its_level_its_runs_and_every_windows_posteriors() {
+    use listen::live::engine::{Engine, EngineConfig};
+    let model = listen::model::Model::bundled().unwrap();
+    let labels = model.card.labels.len();
+    let cfg = EngineConfig {
+        hop_ms: 50,
+        detector: Default::default(),
+        inference_delay_ms: 0,
+        stall_ms: 0,
+        record_posteriors: true,
+    };
+    let mut e = Engine::new(model, 16000, 1, cfg).unwrap();
+    let mut out = Vec::new();
+    // Three seconds of a steady tone at RMS 0.25, in 100 ms blocks.
+    let block: Vec<f32> = (0..1600)
+        .map(|i| (i as f32 * 0.3).sin() * 0.25 * std::f32::consts::SQRT_2)
+        .collect();
+    for _ in 0..30 {
+        e.push(&block, &mut out).unwrap();
+    }
+    assert!((e.level() - 0.25).abs() < 0.01, "level {}", e.level());
+    // An empty push (no audio arrived) leaves the level as it was.
+    e.push(&[], &mut out).unwrap();
+    assert!((e.level() - 0.25).abs() < 0.01, "level {}", e.level());
+    let posteriors = e.take_posteriors();
+    // One model run per 50 ms hop; each recorded with its time and one probability
+    // per label.
+    assert!(e.runs() > 50, "{} runs in 3 s", e.runs());
+    assert_eq!(posteriors.len() as u64, e.runs());
+    for pair in posteriors.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 50);
+    }
+    for (_, p) in &posteriors {
+        assert_eq!(p.len(), labels);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{p:?}");
+    }
+    assert!(e.take_posteriors().is_empty(), "taken once");
+}
