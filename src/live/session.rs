@@ -11,9 +11,10 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// What a run over a file found.
+/// What a run over a file found. The detections themselves go to the caller as they
+/// fire (kept here, a 100-hour file would grow memory by every one of them).
 pub struct FileRun {
-    pub detections: Vec<Detection>,
+    pub detections: usize,
     /// Per-window posteriors, when `cfg.record_posteriors` was set.
     pub posteriors: Vec<(u64, Vec<f32>)>,
     pub duration_s: f64,
@@ -34,7 +35,7 @@ pub fn run_file(
     tch::set_num_threads(1);
     let mut engine = Engine::new(model, wav.sample_rate(), wav.channels(), cfg)?;
     let mut chunk = Vec::new();
-    let mut found = Vec::new();
+    let mut found = 0;
     let mut out = Vec::new();
     let mut frames = 0u64;
     loop {
@@ -55,7 +56,7 @@ pub fn run_file(
         for d in &out {
             on_detection(d);
         }
-        found.append(&mut out);
+        found += out.len();
     }
     // As reading a clip does (--predict, training): a file without a sample is an error,
     // not "0 detections".
@@ -64,11 +65,12 @@ pub fn run_file(
     }
     // Flush: a second of silence lets a word at the very end finish.
     let silence = vec![0.0; wav.sample_rate() as usize * wav.channels()];
+    out.clear();
     engine.push(&silence, &mut out)?;
     for d in &out {
         on_detection(d);
     }
-    found.extend(out);
+    found += out.len();
     Ok(FileRun {
         detections: found,
         posteriors: engine.take_posteriors(),

@@ -121,11 +121,7 @@ fn run_input(opts: &ListenOptions, model: Model, file: &Path, cfg: EngineConfig)
     let found = session::run_file(model, file, cfg, emit, || !session::stdout_closed())?;
     finish_exec(exec);
     if !opts.quiet && !session::stdout_closed() {
-        eprintln!(
-            "{}: {} detection(s)",
-            file.display(),
-            found.detections.len()
-        );
+        eprintln!("{}: {} detection(s)", file.display(), found.detections);
     }
     Ok(0)
 }
@@ -233,10 +229,11 @@ fn run_scored(
     if announced > 0.0 {
         check_truth_fits(&words, truth, file, announced)?;
     }
-    let run = session::run_file(model, file, cfg, |_| {}, || true)?;
+    let mut detections = Vec::new();
+    let run = session::run_file(model, file, cfg, |d| detections.push(d.clone()), || true)?;
     check_truth_fits(&words, truth, file, run.duration_s)?;
     let tol = opts.tolerance_ms;
-    let result = score::score(&words, &run.detections, &commands, tol, run.duration_s);
+    let result = score::score(&words, &detections, &commands, tol, run.duration_s);
     if !opts.sweep {
         if opts.json {
             println!("{}", serde_json::to_string(&result)?);
