@@ -692,3 +692,46 @@ fn a_device_that_runs_ahead_of_real_time_is_refused_not_blamed_on_the_machine() 
     assert!(err.contains("faster than real time"), "{err}");
     assert!(!err.contains("machine is too slow"), "{err}");
 }
+
+#[test]
+fn a_word_in_the_first_second_of_a_live_session_is_heard() {
+    // The engine starts from the features of silence: a command said as soon as
+    // listening starts is a command said alone, not cut by a window of zeros.
+    let d = scratch("live-first-second");
+    let mut x: Vec<f32> = vec![0.0; 3200];
+    x.extend(spoken("go", &d).iter().map(|v| v * 0.5));
+    x.extend(std::iter::repeat_n(0.0, 16000));
+    let wav = d.join("go.wav");
+    write_wav(&wav, &x, 16000).unwrap();
+    let mic = VirtualMic::start(48000, 2);
+    let mut l = spawn({
+        let mut c = mic.listen();
+        c.args([
+            "--json",
+            "--threshold",
+            "0.62",
+            "--smoothing",
+            "5",
+            "--min-windows",
+            "3",
+        ]);
+        c
+    });
+    assert!(
+        l.wait_stderr("listening on", Duration::from_secs(20)),
+        "{}",
+        l.stderr()
+    );
+    mic.play(&wav);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(l.child.id(), "INT");
+    assert_eq!(
+        l.wait_exit(Duration::from_secs(10)),
+        Some(130),
+        "{}",
+        l.stderr()
+    );
+    let got = detections(&l);
+    let labels: Vec<&str> = got.iter().map(|g| g.1["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["go"], "{}", l.stderr());
+}
