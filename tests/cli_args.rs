@@ -178,6 +178,10 @@ fn options_of_another_mode_are_refused_by_name() {
         ),
         (&["--train", "d", "--device", "cpu"], "--compute"),
     ];
+    assert_clean_error(
+        &run(&["--train", "d", "--compute", "tpu"]),
+        &["--compute tpu", "cpu or cuda"],
+    );
     for (args, needle) in cases {
         assert_clean_error(&run(args), &[needle, "listen --help"]);
     }

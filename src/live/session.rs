@@ -140,7 +140,6 @@ pub fn run_live(
             std::thread::sleep(Duration::from_millis(20));
         } else {
             last_audio = Instant::now();
-            cap.check_pace()?;
             out.clear();
             engine.push(&buf, &mut out)?;
             for d in out.drain(..) {
