@@ -89,6 +89,27 @@ fn truth_scoring_and_sweep() {
     assert_eq!(parts.iter().sum::<u64>(), v["keywords"].as_u64().unwrap());
     // Clear synthetic words: the bundled model gets most of them.
     assert!(v["recall"].as_f64().unwrap() > 0.6, "{v}");
+    // Every miss is listed with its time, and the text output says the same.
+    let listed = |kind: &str| {
+        let m = v["mistakes"].as_array().unwrap();
+        m.iter().filter(|x| x["kind"] == kind).count() as u64
+    };
+    assert_eq!(listed("missed"), v["missed"].as_u64().unwrap(), "{v}");
+    assert_eq!(listed("wrong"), v["wrong"].as_u64().unwrap(), "{v}");
+    assert_eq!(listed("false_alarm"), v["false_alarms"].as_u64().unwrap());
+    let text = run(&[
+        "--input",
+        a.to_str().unwrap(),
+        "--truth",
+        csv.to_str().unwrap(),
+    ]);
+    let misses = stdout(&text).matches(" s  missed ").count() as u64;
+    assert_eq!(
+        misses,
+        v["missed"].as_u64().unwrap().min(20),
+        "{}",
+        stdout(&text)
+    );
 
     let plot = d.join("det.png");
     let o = run(&[

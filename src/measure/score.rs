@@ -36,19 +36,21 @@ pub struct Score {
     pub median_latency_ms: Option<f64>,
 }
 
-pub fn score(
+/// Which spoken word each detection belongs to: the word whose window holds it (the
+/// nearest end if several); detections no word holds are `unowned`.
+struct Assignment<'a> {
+    by_word: Vec<Vec<&'a Detection>>,
+    unowned: Vec<&'a Detection>,
+}
+
+fn assign<'a>(
     truth: &[TruthWord],
-    detections: &[Detection],
-    commands: &[String],
+    detections: &'a [Detection],
     tolerance_ms: u64,
-    duration_s: f64,
-) -> Score {
-    let is_kw = |l: &str| commands.iter().any(|c| c == l);
-    // Each detection goes to the word whose window holds it (the nearest end if several).
-    let mut by_word: Vec<Vec<&Detection>> = vec![Vec::new(); truth.len()];
-    let mut s = Score {
-        duration_s,
-        ..Default::default()
+) -> Assignment<'a> {
+    let mut a = Assignment {
+        by_word: vec![Vec::new(); truth.len()],
+        unowned: Vec::new(),
     };
     for d in detections {
         let owner = truth
@@ -58,10 +60,27 @@ pub fn score(
             .min_by_key(|(_, w)| w.end_ms.abs_diff(d.time_ms))
             .map(|(i, _)| i);
         match owner {
-            Some(i) => by_word[i].push(d),
-            None => s.false_alarms += 1,
+            Some(i) => a.by_word[i].push(d),
+            None => a.unowned.push(d),
         }
     }
+    a
+}
+
+pub fn score(
+    truth: &[TruthWord],
+    detections: &[Detection],
+    commands: &[String],
+    tolerance_ms: u64,
+    duration_s: f64,
+) -> Score {
+    let is_kw = |l: &str| commands.iter().any(|c| c == l);
+    let Assignment { by_word, unowned } = assign(truth, detections, tolerance_ms);
+    let mut s = Score {
+        duration_s,
+        false_alarms: unowned.len(),
+        ..Default::default()
+    };
     let mut latencies = Vec::new();
     for (w, ds) in truth.iter().zip(&by_word) {
         if !is_kw(&w.label) {
@@ -96,6 +115,104 @@ pub fn score(
         s.median_latency_ms = Some(median(&latencies));
     }
     s
+}
+
+/// One thing a run got wrong, for a person to look up in the recording.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mistake {
+    /// A command said and not reported.
+    Missed { label: String, start_ms: u64 },
+    /// A command said and reported only as another one.
+    Wrong {
+        label: String,
+        heard: String,
+        time_ms: u64,
+    },
+    /// A detection where no command was said: `during` names the word said there, if any.
+    FalseAlarm {
+        heard: String,
+        time_ms: u64,
+        during: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Mistake {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let at = |ms: &u64| format!("{:.2} s", *ms as f64 / 1000.0);
+        match self {
+            Mistake::Missed { label, start_ms } => write!(f, "{}  missed {label}", at(start_ms)),
+            Mistake::Wrong {
+                label,
+                heard,
+                time_ms,
+            } => {
+                write!(f, "{}  {label} heard as {heard}", at(time_ms))
+            }
+            Mistake::FalseAlarm {
+                heard,
+                time_ms,
+                during,
+            } => match during {
+                Some(w) => write!(f, "{}  false alarm {heard} (said: {w})", at(time_ms)),
+                None => write!(f, "{}  false alarm {heard}", at(time_ms)),
+            },
+        }
+    }
+}
+
+/// Every mistake of a run, in the order of the recording (the same assignment of
+/// detections to words as [`score`]).
+pub fn mistakes(
+    truth: &[TruthWord],
+    detections: &[Detection],
+    commands: &[String],
+    tolerance_ms: u64,
+) -> Vec<Mistake> {
+    let is_kw = |l: &str| commands.iter().any(|c| c == l);
+    let Assignment { by_word, unowned } = assign(truth, detections, tolerance_ms);
+    let alarm = |d: &Detection, during: Option<&str>| {
+        (
+            d.time_ms,
+            Mistake::FalseAlarm {
+                heard: d.label.clone(),
+                time_ms: d.time_ms,
+                during: during.map(str::to_string),
+            },
+        )
+    };
+    let mut out: Vec<(u64, Mistake)> = unowned.iter().map(|d| alarm(d, None)).collect();
+    for (w, ds) in truth.iter().zip(&by_word) {
+        if !is_kw(&w.label) {
+            out.extend(ds.iter().map(|d| alarm(d, Some(&w.label))));
+            continue;
+        }
+        let hit = ds.iter().position(|d| d.label == w.label);
+        let first = match (hit, ds.first()) {
+            (Some(i), _) => i,
+            (None, Some(d)) => {
+                let wrong = Mistake::Wrong {
+                    label: w.label.clone(),
+                    heard: d.label.clone(),
+                    time_ms: d.time_ms,
+                };
+                out.push((d.time_ms, wrong));
+                0
+            }
+            (None, None) => {
+                let missed = Mistake::Missed {
+                    label: w.label.clone(),
+                    start_ms: w.start_ms,
+                };
+                out.push((w.start_ms, missed));
+                continue;
+            }
+        };
+        let again = ds.iter().enumerate().filter(|&(i, _)| i != first);
+        out.extend(again.map(|(_, d)| alarm(d, Some(&w.label))));
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out.into_iter().map(|(_, m)| m).collect()
 }
 
 /// Exact 95% interval for the mean of a Poisson count `k` (Garwood): the means under
@@ -277,6 +394,56 @@ mod tests {
 
     fn commands() -> Vec<String> {
         vec!["left".into(), "right".into(), "up".into()]
+    }
+
+    #[test]
+    fn each_mistake_is_listed_once_in_time_order_and_agrees_with_the_score() {
+        let truth = vec![
+            w("left", 1000, 1500),  // heard, then heard again: a false alarm
+            w("right", 5000, 5400), // missed
+            w("up", 9000, 9300),    // heard as left
+            w("bird", 13000, 13400),
+        ];
+        let dets = vec![
+            d("left", 1600),
+            d("left", 2300),
+            d("left", 9500),
+            d("up", 13200),    // during a word that is not a command
+            d("right", 20000), // no word said
+        ];
+        let m = mistakes(&truth, &dets, &commands(), 1000);
+        let alarm = |heard: &str, t: u64, during: Option<&str>| Mistake::FalseAlarm {
+            heard: heard.into(),
+            time_ms: t,
+            during: during.map(str::to_string),
+        };
+        assert_eq!(
+            m,
+            vec![
+                alarm("left", 2300, Some("left")),
+                Mistake::Missed {
+                    label: "right".into(),
+                    start_ms: 5000
+                },
+                Mistake::Wrong {
+                    label: "up".into(),
+                    heard: "left".into(),
+                    time_ms: 9500
+                },
+                alarm("up", 13200, Some("bird")),
+                alarm("right", 20000, None),
+            ]
+        );
+        let s = score(&truth, &dets, &commands(), 1000, 60.0);
+        let count = |f: fn(&Mistake) -> bool| m.iter().filter(|x| f(x)).count();
+        assert_eq!(s.missed, count(|x| matches!(x, Mistake::Missed { .. })));
+        assert_eq!(s.wrong, count(|x| matches!(x, Mistake::Wrong { .. })));
+        assert_eq!(
+            s.false_alarms,
+            count(|x| matches!(x, Mistake::FalseAlarm { .. }))
+        );
+        assert_eq!(m[1].to_string(), "5.00 s  missed right");
+        assert_eq!(m[3].to_string(), "13.20 s  false alarm up (said: bird)");
     }
 
     #[test]

@@ -208,6 +208,27 @@ fn finish_exec(exec: Option<Executor>) {
     }
 }
 
+/// The first mistakes of a scored run, each with its time in the recording (all of
+/// them are in the JSON output).
+fn print_mistakes(mistakes: &[score::Mistake]) {
+    const SHOWN: usize = 20;
+    if mistakes.is_empty() {
+        return;
+    }
+    println!(
+        "mistakes ({} in all{}):",
+        mistakes.len(),
+        if mistakes.len() > SHOWN {
+            "; the first 20, --json lists all"
+        } else {
+            ""
+        }
+    );
+    for m in mistakes.iter().take(SHOWN) {
+        println!("  {m}");
+    }
+}
+
 /// `--input FILE --truth CSV [--sweep]`: the engine over the file, scored.
 fn run_scored(
     opts: &ListenOptions,
@@ -235,10 +256,14 @@ fn run_scored(
     let tol = opts.tolerance_ms;
     let result = score::score(&words, &detections, &commands, tol, run.duration_s);
     if !opts.sweep {
+        let mistakes = score::mistakes(&words, &detections, &commands, tol);
         if opts.json {
-            println!("{}", serde_json::to_string(&result)?);
+            let mut v = serde_json::to_value(&result)?;
+            v["mistakes"] = serde_json::to_value(&mistakes)?;
+            println!("{v}");
         } else {
             print!("{}", result.text());
+            print_mistakes(&mistakes);
         }
         return Ok(0);
     }
