@@ -11,7 +11,7 @@
 //! Recall = correct / keywords; false alarms per hour counts false alarms and wrong labels
 //! (each is a command the user did not give).
 use crate::live::detect::{Detection, Detector, DetectorConfig};
-use crate::measure::streams::TruthWord;
+use crate::measure::streams::{TruthWord, SPEECH_LABEL};
 use crate::util::median;
 use serde::Serialize;
 
@@ -153,7 +153,10 @@ impl std::fmt::Display for Mistake {
                 heard,
                 time_ms,
                 during,
-            } => match during {
+            } => match during.as_deref() {
+                Some(SPEECH_LABEL) => {
+                    write!(f, "{}  false alarm {heard} (during speech)", at(time_ms))
+                }
                 Some(w) => write!(f, "{}  false alarm {heard} (said: {w})", at(time_ms)),
                 None => write!(f, "{}  false alarm {heard}", at(time_ms)),
             },
@@ -444,6 +447,11 @@ mod tests {
         );
         assert_eq!(m[1].to_string(), "5.00 s  missed right");
         assert_eq!(m[3].to_string(), "13.20 s  false alarm up (said: bird)");
+        let in_speech = alarm("yes", 736_250, Some(SPEECH_LABEL));
+        assert_eq!(
+            in_speech.to_string(),
+            "736.25 s  false alarm yes (during speech)"
+        );
     }
 
     #[test]
