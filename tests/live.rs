@@ -35,6 +35,17 @@ fn builtin_detector(c: &mut Command) {
     ]);
 }
 
+/// Spawns `listen` and waits (up to 20 s) until it says it is listening.
+fn spawn_listening(cmd: Command) -> Running {
+    let mut l = spawn(cmd);
+    assert!(
+        l.wait_stderr("listening on", Duration::from_secs(20)),
+        "{}",
+        l.stderr()
+    );
+    l
+}
+
 fn spawn(mut cmd: Command) -> Running {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -231,16 +242,11 @@ fn silence_from_the_microphone_gives_nothing() {
 #[test]
 fn the_sound_server_dying_mid_stream_is_a_one_line_error() {
     let mut mic = VirtualMic::start(48000, 2);
-    let mut l = spawn({
+    let mut l = spawn_listening({
         let mut c = mic.listen();
         c.arg("--json");
         c
     });
-    assert!(
-        l.wait_stderr("listening on", Duration::from_secs(20)),
-        "{}",
-        l.stderr()
-    );
     std::thread::sleep(Duration::from_millis(500));
     mic.kill_server();
     let code = l.wait_exit(Duration::from_secs(15));
@@ -309,16 +315,11 @@ fn a_stalled_worker_counts_overruns_and_keeps_going() {
     let (wav, _) = words_wav(&["left"], &d, "left");
     let mic = VirtualMic::start(48000, 2);
     // 20 windows/s at 150 ms each: the worker falls behind and the 2 s ring buffer fills.
-    let mut l = spawn({
+    let mut l = spawn_listening({
         let mut c = mic.listen();
         c.args(["--json", "--inference-delay-ms", "150"]);
         c
     });
-    assert!(
-        l.wait_stderr("listening on", Duration::from_secs(20)),
-        "{}",
-        l.stderr()
-    );
     assert!(
         l.wait_stderr("overrun", Duration::from_secs(15)),
         "{}",
@@ -420,16 +421,11 @@ fn exec_commands_that_fail_hang_or_flood_never_delay_detection() {
          case $LISTEN_LABEL in left) exit 3;; yes) sleep 20;; esac",
         ran.display()
     );
-    let mut l = spawn({
+    let mut l = spawn_listening({
         let mut c = mic.listen();
         c.args(["--json", "--exec", &script]);
         c
     });
-    assert!(
-        l.wait_stderr("listening on", Duration::from_secs(20)),
-        "{}",
-        l.stderr()
-    );
     let played = Instant::now();
     mic.play(&wav);
     assert!(
@@ -476,7 +472,7 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
         .collect();
     let (wav, truth) = words_wav(&words, &d, "soak");
     let mic = VirtualMic::start(48000, 2);
-    let mut l = spawn({
+    let mut l = spawn_listening({
         let mut c = mic.listen();
         // The capture path must deliver every word: listened to at the built-in
         // settings, not at the bundled model's stricter own (chosen to stay quiet while
@@ -485,11 +481,6 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
         c.arg("--json");
         c
     });
-    assert!(
-        l.wait_stderr("listening on", Duration::from_secs(20)),
-        "{}",
-        l.stderr()
-    );
     std::thread::sleep(Duration::from_secs(1));
     let (_, rss_start) = procstat::usage(l.child.id());
     let played = Instant::now();
@@ -706,17 +697,12 @@ fn a_word_in_the_first_second_of_a_live_session_is_heard() {
     let wav = d.join("go.wav");
     write_wav(&wav, &x, 16000).unwrap();
     let mic = VirtualMic::start(48000, 2);
-    let mut l = spawn({
+    let mut l = spawn_listening({
         let mut c = mic.listen();
         builtin_detector(&mut c);
         c.arg("--json");
         c
     });
-    assert!(
-        l.wait_stderr("listening on", Duration::from_secs(20)),
-        "{}",
-        l.stderr()
-    );
     mic.play(&wav);
     std::thread::sleep(Duration::from_millis(1500));
     signal(l.child.id(), "INT");
