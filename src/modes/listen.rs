@@ -215,15 +215,12 @@ fn print_mistakes(mistakes: &[score::Mistake]) {
     if mistakes.is_empty() {
         return;
     }
-    println!(
-        "mistakes ({} in all{}):",
-        mistakes.len(),
-        if mistakes.len() > SHOWN {
-            "; the first 20, --json lists all"
-        } else {
-            ""
-        }
-    );
+    let more = if mistakes.len() > SHOWN {
+        format!("; the first {SHOWN}, --json lists all")
+    } else {
+        String::new()
+    };
+    println!("mistakes ({} in all{more}):", mistakes.len());
     for m in mistakes.iter().take(SHOWN) {
         println!("  {m}");
     }
