@@ -169,9 +169,8 @@ struct Args {
     #[arg(long, value_name = "cpu|cuda", help_heading = "--train")]
     compute: Option<String>,
     /// Network: tcresnet (97,218 parameters for 10 labels; the default without
-    /// --negatives), tcresnet-wide (218,346; the default with --negatives),
-    /// tcresnet-freq (222,866: tcresnet-wide after two 2-D layers over frequency and time)
-    /// or tutorial (the tutorial's 29.5M CNN).
+    /// --negatives), tcresnet-wide (218,346; the default with --negatives) or tutorial
+    /// (the tutorial's 29.5M CNN).
     #[arg(long, help_heading = "--train")]
     arch: Option<String>,
     /// Fine-tune from a model (a folder; no value: the bundled one) instead of starting

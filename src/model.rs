@@ -20,28 +20,15 @@ pub const UNKNOWN: &str = "_unknown_";
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Arch {
-    /// 1-D convolutions over time with the frequency bins as channels; optionally
-    /// after a few 2-D convolutions over (frequency, time), which see a formant moved up
-    /// or down a few bins as the same shape (voices differ so).
+    /// 1-D convolutions over time with the frequency bins as channels.
     TcResnet {
         channels: Vec<i64>,
         kernel: i64,
         dropout: f64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        freq_stem: Option<FreqStem>,
     },
     /// The tutorial's CNN: resize to 64x64, Conv2D 64, Conv2D 128, max-pool, dropout,
     /// Dense 256, dropout, Dense.
     Tutorial,
-}
-
-/// 3x3 convolutions over (frequency, time) ahead of a TC-ResNet; the first one strides
-/// over frequency, so the 1-D network sees `channels * bins / stride` channels.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FreqStem {
-    pub channels: i64,
-    pub layers: i64,
-    pub stride: i64,
 }
 
 impl Arch {
@@ -52,21 +39,10 @@ impl Arch {
                 channels: vec![32, 48, 64, 80],
                 kernel: 9,
                 dropout: 0.2,
-                freq_stem: None,
-            }),
-            "tcresnet-freq" => Ok(Arch::TcResnet {
-                channels: vec![32, 48, 64, 80],
-                kernel: 9,
-                dropout: 0.2,
-                freq_stem: Some(FreqStem {
-                    channels: 8,
-                    layers: 2,
-                    stride: 4,
-                }),
             }),
             "tutorial" => Ok(Arch::Tutorial),
             other => {
-                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide, tcresnet-freq or tutorial)")
+                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide or tutorial)")
             }
         }
     }
@@ -76,7 +52,6 @@ impl Arch {
             channels: vec![20, 32, 40, 56],
             kernel: 9,
             dropout: 0.2,
-            freq_stem: None,
         }
     }
 
@@ -85,24 +60,14 @@ impl Arch {
     pub fn describe(&self) -> String {
         match self {
             Arch::TcResnet {
-                channels,
-                kernel,
-                freq_stem,
-                ..
+                channels, kernel, ..
             } => {
-                let named = ["tcresnet", "tcresnet-wide", "tcresnet-freq"]
+                let named = ["tcresnet", "tcresnet-wide"]
                     .into_iter()
                     .find(|n| Arch::by_name(n).ok().as_ref() == Some(self))
                     .unwrap_or("tcresnet");
                 let ch: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
-                let stem = match freq_stem {
-                    Some(f) => format!(
-                        "{} 2-D layers of {} channels, frequency stride {}, then ",
-                        f.layers, f.channels, f.stride
-                    ),
-                    None => String::new(),
-                };
-                format!("{named} ({stem}channels {}, kernel {kernel})", ch.join("-"))
+                format!("{named} (channels {}, kernel {kernel})", ch.join("-"))
             }
             Arch::Tutorial => "tutorial (the tutorial's CNN)".to_string(),
         }
@@ -269,30 +234,8 @@ struct ResBlock {
     shortcut: Option<ConvBn>,
 }
 
-/// A 3x3 convolution over (frequency, time) with batch norm.
-struct Conv2dBn {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
-}
-
-impl Conv2dBn {
-    fn new(p: nn::Path, i: i64, o: i64, freq_stride: i64) -> Self {
-        let cfg = nn::ConvConfigND {
-            stride: [freq_stride, 1],
-            padding: [1, 1],
-            bias: false,
-            ..Default::default()
-        };
-        Conv2dBn {
-            conv: nn::conv(&p / "conv", i, o, [3, 3], cfg),
-            bn: nn::batch_norm2d(&p / "bn", o, Default::default()),
-        }
-    }
-}
-
 enum Net {
     TcResnet {
-        freq: Vec<Conv2dBn>,
         stem: ConvBn,
         blocks: Vec<ResBlock>,
         dropout: f64,
@@ -313,32 +256,11 @@ impl Net {
                 channels,
                 kernel,
                 dropout,
-                freq_stem,
             } => {
                 if channels.is_empty() || *kernel < 1 || channels.iter().any(|&c| c < 1) {
                     bail!("tc_resnet settings are invalid: channels {channels:?}, kernel {kernel}");
                 }
-                let (freq, stem_in) = match freq_stem {
-                    None => (Vec::new(), bins),
-                    Some(f) => {
-                        if f.channels < 1 || f.layers < 1 || f.stride < 1 {
-                            bail!("tc_resnet frequency stem settings are invalid: {f:?}");
-                        }
-                        let layers = (0..f.layers)
-                            .map(|i| {
-                                let (from, stride) = if i == 0 {
-                                    (1, f.stride)
-                                } else {
-                                    (f.channels, 1)
-                                };
-                                Conv2dBn::new(root / format!("freq{i}"), from, f.channels, stride)
-                            })
-                            .collect();
-                        // Padding 1 and kernel 3: ceil(bins / stride) rows come out.
-                        (layers, f.channels * ((bins + f.stride - 1) / f.stride))
-                    }
-                };
-                let stem = ConvBn::new(root / "stem", stem_in, channels[0], 3, 1);
+                let stem = ConvBn::new(root / "stem", bins, channels[0], 3, 1);
                 let blocks = channels
                     .windows(2)
                     .enumerate()
@@ -353,7 +275,6 @@ impl Net {
                     .collect();
                 let last = *channels.last().unwrap_or(&1);
                 Net::TcResnet {
-                    freq,
                     stem,
                     blocks,
                     dropout: *dropout,
@@ -373,23 +294,12 @@ impl Net {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         match self {
             Net::TcResnet {
-                freq,
                 stem,
                 blocks,
                 dropout,
                 fc,
             } => {
-                let mut x = xs.transpose(1, 2);
-                if !freq.is_empty() {
-                    // [batch, bins, frames] -> [batch, 1, bins, frames] -> 2-D layers ->
-                    // [batch, channels * rows, frames] for the 1-D network.
-                    let mut y = x.unsqueeze(1);
-                    for layer in freq {
-                        y = y.apply(&layer.conv).apply_t(&layer.bn, train).relu();
-                    }
-                    x = y.flatten(1, 2);
-                }
-                let mut x = stem.forward_t(&x, train).relu();
+                let mut x = stem.forward_t(&xs.transpose(1, 2), train).relu();
                 for b in blocks {
                     let y = b.a.forward_t(&x, train).relu();
                     let y = b.b.forward_t(&y, train);
@@ -876,43 +786,14 @@ mod tests {
     }
 
     #[test]
-    fn every_named_tcresnet_fits_the_size_budget() {
-        // The issue's budget: at most 250k parameters for the 10 labels of the bundled model.
-        for name in ["tcresnet", "tcresnet-wide", "tcresnet-freq"] {
-            let m = Model::new(card(Arch::by_name(name).unwrap(), 10), Device::Cpu).unwrap();
-            assert!(
-                m.card.parameters <= 250_000,
-                "{name}: {}",
-                m.card.parameters
-            );
-        }
-    }
-
-    #[test]
     fn save_then_load_gives_identical_outputs() {
-        for name in ["tcresnet", "tcresnet-freq"] {
-            let dir = tempfile::tempdir().unwrap();
-            let m = Model::new(card(Arch::by_name(name).unwrap(), 5), Device::Cpu).unwrap();
-            m.write_into(dir.path()).unwrap();
-            let l = Model::load(dir.path(), Device::Cpu).unwrap();
-            let mut r = crate::util::Rng::new(1);
-            let x: Vec<f32> = (0..3 * 98 * 40).map(|_| r.normal()).collect();
-            let (a, b) = (m.probabilities(&x, 3), l.probabilities(&x, 3));
-            assert_eq!(a, b, "{name}");
-            assert_eq!(a[0].len(), 5, "{name}");
-        }
-    }
-
-    #[test]
-    fn a_card_without_a_frequency_stem_reads_as_before() {
-        // Cards written before the frequency stem existed have no `freq_stem` key.
-        let arch: Arch = serde_json::from_str(
-            r#"{"name":"tc_resnet","channels":[32,48,64,80],"kernel":9,"dropout":0.2}"#,
-        )
-        .unwrap();
-        assert_eq!(arch, Arch::by_name("tcresnet-wide").unwrap());
-        let json = serde_json::to_string(&arch).unwrap();
-        assert!(!json.contains("freq_stem"), "{json}");
+        let dir = tempfile::tempdir().unwrap();
+        let m = Model::new(card(Arch::default_tcresnet(), 5), Device::Cpu).unwrap();
+        m.write_into(dir.path()).unwrap();
+        let l = Model::load(dir.path(), Device::Cpu).unwrap();
+        let mut r = crate::util::Rng::new(1);
+        let x: Vec<f32> = (0..3 * 98 * 40).map(|_| r.normal()).collect();
+        assert_eq!(m.probabilities(&x, 3), l.probabilities(&x, 3));
     }
 
     #[test]
