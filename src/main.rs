@@ -140,6 +140,16 @@ struct Args {
         help_heading = "--make-stream"
     )]
     command_every: f64,
+    /// Every command clip of the split exactly once, in a shuffled order, with other
+    /// words at the usual share, instead of random draws (which repeat the clips of a
+    /// word that has few): as long as that takes, so not with --minutes.
+    #[arg(
+        long,
+        requires = "make_stream",
+        conflicts_with_all = ["minutes", "speech"],
+        help_heading = "--make-stream"
+    )]
+    each_clip: bool,
 
     /// The data folder (one subfolder per word, as --train reads).
     #[arg(long, value_name = "DIR", help_heading = "--record")]
@@ -244,7 +254,7 @@ fn belongs_to(option: &str) -> &'static [Mode] {
         "device" => &[Listen, Record],
         "truth" | "tolerance_ms" | "sweep" | "plot" => &[Input],
         "split" => &[Evaluate, MakeStream],
-        "out" | "minutes" | "speech" | "command_every" => &[MakeStream],
+        "out" | "minutes" | "speech" | "command_every" | "each_clip" => &[MakeStream],
         "seed" => &[Train, MakeStream],
         "into" | "count" | "speaker" => &[Record],
         "threads" => &[Train, Evaluate],
@@ -406,6 +416,7 @@ fn dispatch(a: Args, mode: Mode) -> anyhow::Result<i32> {
             split: a.split,
             speech: a.speech,
             command_every: a.command_every,
+            each_clip: a.each_clip,
             model: a.model,
         }),
         Mode::Record => {
@@ -504,6 +515,7 @@ mod tests {
                     "split",
                     "speech",
                     "command_every",
+                    "each_clip",
                     "model",
                 ],
                 MakeStream,

@@ -67,6 +67,53 @@ fn make_stream_is_deterministic_and_its_truth_is_where_the_words_are() {
 }
 
 #[test]
+fn each_clip_says_every_command_clip_once() {
+    let d = scratch("streams-each-clip");
+    let out = d.join("each.wav");
+    let (words, out_s) = (tts_words().to_str().unwrap(), out.to_str().unwrap());
+    let args = |seed| {
+        [
+            "--make-stream",
+            words,
+            "--each-clip",
+            "--split",
+            "all",
+            "--seed",
+            seed,
+            "--out",
+            out_s,
+        ]
+    };
+    let o = run(&args("3"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let truth = listen::measure::streams::read_truth(&out.with_extension("csv")).unwrap();
+    for word in ["left", "right", "up", "down"] {
+        let clips = std::fs::read_dir(tts_words().join(word)).unwrap().count();
+        let said = truth.iter().filter(|w| w.label == word).count();
+        assert_eq!(said, clips, "{word}: every clip once");
+    }
+    // The stream ends a little after its last word, not at a length asked for.
+    let x = read_mono_16k(&out, 3600.0).unwrap();
+    let last = truth.last().unwrap().end_ms as usize * 16;
+    assert!(
+        x.len() > last && x.len() < last + 4 * 16000,
+        "{} after {last}",
+        x.len()
+    );
+    // Another seed: the same words in another order.
+    let first = std::fs::read(out.with_extension("csv")).unwrap();
+    let o = run(&args("4"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = listen::measure::streams::read_truth(&out.with_extension("csv")).unwrap();
+    assert_eq!(again.len(), truth.len());
+    assert_ne!(std::fs::read(out.with_extension("csv")).unwrap(), first);
+
+    let o = run(&[&args("3")[..], &["--minutes", "5"]].concat());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--minutes"), "{}", stderr(&o));
+}
+
+#[test]
 fn truth_scoring_and_sweep() {
     let d = scratch("streams-score");
     let a = make(&d, "s", "7");

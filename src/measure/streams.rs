@@ -4,6 +4,9 @@
 //! WAV with one word every ~3 s over background noise at random levels, about 30% of
 //! them words that are not commands, and a CSV of where each word really is
 //! (`label,start_ms,end_ms`, the voiced part of the clip). Deterministic from a seed.
+//! Words are drawn at random (a label, then one of its clips), or, with `each_clip`,
+//! every command clip of the split is said exactly once, so that no one recording
+//! weighs on recall more than another.
 use crate::audio::wav::{read_clip, rms, voiced_span, write_wav, SAMPLE_RATE};
 use crate::learn::augment::NoiseBank;
 use crate::learn::dataset::{
@@ -36,6 +39,9 @@ pub struct StreamOptions {
     /// With `speech`: the speech folder's splits to draw from.
     pub speech_splits: Vec<Split>,
     pub command_every: f64,
+    /// Every command clip of the split once, in a shuffled order (the stream is as long
+    /// as that takes; `minutes` is not used), instead of random draws.
+    pub each_clip: bool,
 }
 
 /// The truth label of a stretch of running speech: not a command, so any detection in
@@ -94,8 +100,36 @@ fn word_clips(dir: &Path, split: Option<Split>) -> Result<Vec<(String, Vec<PathB
     Ok(out)
 }
 
+/// A word to lay: its label, its clip and whether it is a command.
+type Word<'a> = (&'a str, &'a Path, bool);
+
+/// With `each_clip`: every command clip once, and as many other words as the unknown
+/// share asks for (each clip at most once), in a shuffled order.
+fn each_clip_plan<'a>(
+    keys: &'a [(String, Vec<PathBuf>)],
+    others: &'a [(String, Vec<PathBuf>)],
+    unknown_share: f64,
+    seed: u64,
+) -> Vec<Word<'a>> {
+    let clips = |pool: &'a [(String, Vec<PathBuf>)], keyword: bool| {
+        pool.iter()
+            .flat_map(move |(l, fs)| fs.iter().map(move |f| (l.as_str(), f.as_path(), keyword)))
+            .collect::<Vec<_>>()
+    };
+    // Its own generator: the random draws of the default stream stay as they were.
+    let mut rng = Rng::new(seed ^ 0xeac4_c11b);
+    let mut plan = clips(keys, true);
+    let mut extra = clips(others, false);
+    rng.shuffle(&mut extra);
+    let share = unknown_share.clamp(0.0, 0.9);
+    extra.truncate((plan.len() as f64 * share / (1.0 - share)).round() as usize);
+    plan.extend(extra);
+    rng.shuffle(&mut plan);
+    plan
+}
+
 pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
-    if !(opts.minutes > 0.0 && opts.minutes <= 600.0) {
+    if !opts.each_clip && !(opts.minutes > 0.0 && opts.minutes <= 600.0) {
         bail!(
             "--minutes {}: use more than 0 and at most 600",
             opts.minutes
@@ -117,9 +151,24 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             opts.keywords.join(", ")
         );
     }
-    let mut rng = Rng::new(opts.seed ^ 0x57_12ea);
-    let total = (opts.minutes * 60.0 * SAMPLE_RATE as f64) as usize;
     let sr = SAMPLE_RATE as usize;
+    let spacing = opts.spacing.max(1.5);
+    let mut plan = opts
+        .each_clip
+        .then(|| each_clip_plan(&keys, &others, opts.unknown_share, opts.seed).into_iter());
+    let minutes = match &plan {
+        // Room for the widest gaps; the stream is cut after its last word.
+        Some(p) => (3.0 + p.len() as f64 * (spacing + 0.5)) / 60.0,
+        None => opts.minutes,
+    };
+    if minutes > 600.0 {
+        bail!(
+            "--each-clip: {} clips{which} would make a stream of {minutes:.0} minutes; the most is 600 (use --split or fewer clips)",
+            plan.map_or(0, |p| p.len())
+        );
+    }
+    let mut rng = Rng::new(opts.seed ^ 0x57_12ea);
+    let total = (minutes * 60.0 * SAMPLE_RATE as f64) as usize;
     let mut x = noise_bed(opts, total, &mut rng)?;
     if opts.speech.is_some() {
         return speech_stream(opts, x, &keys, &mut rng);
@@ -129,17 +178,28 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
     let mut speakers = std::collections::BTreeSet::new();
     let (mut n_keys, mut n_others) = (0, 0);
     let mut t = sr as f64 * 1.5;
-    let spacing = opts.spacing.max(1.5);
     let mut silent = 0;
     loop {
         let at = t as usize;
         if at + sr >= total {
             break;
         }
-        let keyword = others.is_empty() || rng.f32() as f64 >= opts.unknown_share;
-        let pool = if keyword { &keys } else { &others };
-        let (label, files) = &pool[rng.below(pool.len())];
-        let path = &files[rng.below(files.len())];
+        let (label, path, keyword) = match plan.as_mut() {
+            Some(p) => match p.next() {
+                Some(word) => word,
+                None => break,
+            },
+            None => {
+                let keyword = others.is_empty() || rng.f32() as f64 >= opts.unknown_share;
+                let pool = if keyword { &keys } else { &others };
+                let (label, files) = &pool[rng.below(pool.len())];
+                (
+                    label.as_str(),
+                    files[rng.below(files.len())].as_path(),
+                    keyword,
+                )
+            }
+        };
         let clip =
             read_clip(path, sr).with_context(|| format!("--make-stream: {}", path.display()))?;
         let Some((a, b)) = voiced_span(&clip, SAMPLE_RATE) else {
@@ -161,7 +221,7 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             x[at + i] += v * g;
         }
         truth.push(TruthWord {
-            label: label.clone(),
+            label: label.to_string(),
             start_ms: ((at + a) * 1000 / sr) as u64,
             end_ms: ((at + b) * 1000 / sr) as u64,
         });
@@ -176,6 +236,9 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
             n_others += 1;
         }
         t += (spacing + rng.range(-0.5, 0.5) as f64) * sr as f64;
+    }
+    if opts.each_clip {
+        x.truncate((t as usize).min(total));
     }
     write_stream(
         opts,
@@ -453,4 +516,55 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthWord>> {
     }
     out.sort_by_key(|w| w.start_ms);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(words: &[(&str, usize)]) -> Vec<(String, Vec<PathBuf>)> {
+        words
+            .iter()
+            .map(|&(w, n)| {
+                (
+                    w.to_string(),
+                    (0..n)
+                        .map(|i| PathBuf::from(format!("{w}/{i}.wav")))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_clip_plan_holds_every_command_clip_once_and_others_at_their_share() {
+        let keys = pool(&[("go", 2), ("up", 12)]);
+        let others = pool(&[("cat", 30)]);
+        let plan = each_clip_plan(&keys, &others, 0.3, 7);
+        let mut commands: Vec<&Path> = plan.iter().filter(|w| w.2).map(|w| w.1).collect();
+        commands.sort();
+        commands.dedup();
+        assert_eq!(commands.len(), 14);
+        assert_eq!(plan.iter().filter(|w| w.2).count(), 14);
+        // 30% of the words: 6 others beside 14 commands, none twice.
+        let mut rest: Vec<&Path> = plan.iter().filter(|w| !w.2).map(|w| w.1).collect();
+        assert_eq!(rest.len(), 6);
+        rest.sort();
+        rest.dedup();
+        assert_eq!(rest.len(), 6);
+        assert_eq!(
+            plan,
+            each_clip_plan(&keys, &others, 0.3, 7),
+            "deterministic"
+        );
+        assert_ne!(
+            plan,
+            each_clip_plan(&keys, &others, 0.3, 8),
+            "another seed, another order"
+        );
+        // Fewer others than the share asks for: all of them, once.
+        let two = pool(&[("cat", 2)]);
+        let few = each_clip_plan(&keys, &two, 0.3, 7);
+        assert_eq!(few.iter().filter(|w| !w.2).count(), 2);
+    }
 }

@@ -16,6 +16,8 @@ pub struct MakeStreamOptions {
     pub split: Option<String>,
     pub speech: Option<PathBuf>,
     pub command_every: f64,
+    /// Every command clip of the split once instead of random draws.
+    pub each_clip: bool,
     /// Whose commands are keywords (default: the bundled model's).
     pub model: Option<PathBuf>,
 }
@@ -55,6 +57,7 @@ pub fn run(opts: &MakeStreamOptions) -> Result<i32> {
             },
         },
         command_every: opts.command_every,
+        each_clip: opts.each_clip,
     };
     let s = streams::make_stream(&stream)?;
     for e in s.skipped.iter().take(10) {
