@@ -129,7 +129,9 @@ fn each_clip_plan<'a>(
 }
 
 pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
-    if !opts.each_clip && !(opts.minutes > 0.0 && opts.minutes <= 600.0) {
+    // --each-clip takes as long as its clips do.
+    let minutes_ok = opts.minutes > 0.0 && opts.minutes <= 600.0;
+    if !opts.each_clip && !minutes_ok {
         bail!(
             "--minutes {}: use more than 0 and at most 600",
             opts.minutes
