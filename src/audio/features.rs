@@ -160,36 +160,6 @@ fn mel_to_hz(m: f32) -> f32 {
     700.0 * (10f32.powf(m / 2595.0) - 1.0)
 }
 
-/// Stretches the frequency axis of log-mel frames by `alpha` (formants move from f to
-/// alpha * f), as a longer or shorter vocal tract would: vocal-tract length
-/// perturbation (Jaitly & Hinton 2013), on the features. Each bin takes the value found
-/// at its centre frequency / alpha, interpolated between neighbouring bins; the edges
-/// repeat. No-op for other feature kinds.
-pub fn warp_mel_frames(cfg: &FeatureConfig, f: &mut [f32], alpha: f32) {
-    let n = cfg.n_mels;
-    if cfg.kind != FeatureKind::LogMel || n < 2 || alpha == 1.0 {
-        return;
-    }
-    let (m_lo, m_hi) = (hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max));
-    let step = (m_hi - m_lo) / (n + 1) as f32;
-    // Fractional bin index whose centre is at (bin b's centre) / alpha.
-    let source: Vec<f32> = (0..n)
-        .map(|b| {
-            let centre = mel_to_hz(m_lo + step * (b + 1) as f32);
-            ((hz_to_mel(centre / alpha) - m_lo) / step - 1.0).clamp(0.0, (n - 1) as f32)
-        })
-        .collect();
-    let mut row = vec![0.0; n];
-    for frame in f.chunks_exact_mut(n) {
-        row.copy_from_slice(frame);
-        for (out, &x) in frame.iter_mut().zip(&source) {
-            let j = (x as usize).min(n - 2);
-            let t = x - j as f32;
-            *out = row[j] * (1.0 - t) + row[j + 1] * t;
-        }
-    }
-}
-
 /// Triangular mel filters over the `n_fft/2+1` FFT bins, as (first bin, weights).
 fn mel_filters(cfg: &FeatureConfig) -> Vec<(usize, Vec<f32>)> {
     let n_freqs = cfg.n_fft / 2 + 1;
@@ -394,32 +364,6 @@ mod tests {
             "bin {argmax} centred at {}",
             centre(argmax)
         );
-    }
-
-    #[test]
-    fn a_warp_moves_a_tone_by_its_factor() {
-        let c = FeatureConfig::log_mel();
-        let mut fe = FeatureExtractor::new(&c).unwrap();
-        let tone = |hz: f32| -> Vec<f32> {
-            (0..16000)
-                .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / 16000.0).sin() * 0.5)
-                .collect()
-        };
-        let peak = |f: &[f32]| {
-            let frame = &f[50 * c.n_mels..51 * c.n_mels];
-            (0..c.n_mels)
-                .max_by(|&a, &b| frame[a].total_cmp(&frame[b]))
-                .unwrap()
-        };
-        let mut warped = fe.compute(&tone(1000.0));
-        let unchanged = warped.clone();
-        warp_mel_frames(&c, &mut warped, 1.0);
-        assert_eq!(warped, unchanged);
-        warp_mel_frames(&c, &mut warped, 1.2);
-        assert_eq!(peak(&warped), peak(&fe.compute(&tone(1200.0))));
-        let mut lower = fe.compute(&tone(1000.0));
-        warp_mel_frames(&c, &mut lower, 0.85);
-        assert_eq!(peak(&lower), peak(&fe.compute(&tone(850.0))));
     }
 
     #[test]

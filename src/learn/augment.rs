@@ -19,10 +19,6 @@ pub struct AugmentConfig {
     pub time_mask_max: usize,
     pub freq_masks: usize,
     pub freq_mask_max: usize,
-    /// Vocal-tract length perturbation: the frequency axis stretched by a factor drawn
-    /// from 1 +- this (0: off), apart from the pitch and pace that `speed_*` change
-    /// together, so that formants of one voice look like another's.
-    pub vtlp: f32,
     /// Time shift for `_unknown_` words: a streaming window sees words at any position,
     /// cut at its edges, and none of those views should look like a command.
     pub unknown_shift_ms: f32,
@@ -45,7 +41,6 @@ impl Default for AugmentConfig {
             time_mask_max: 10,
             freq_masks: 2,
             freq_mask_max: 6,
-            vtlp: std::env::var("LISTEN_VTLP").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0),
             unknown_shift_ms: 400.0,
             partial_share: 0.5,
         }
@@ -67,7 +62,6 @@ impl AugmentConfig {
             time_mask_max: 0,
             freq_masks: 0,
             freq_mask_max: 0,
-            vtlp: 0.0,
             unknown_shift_ms: 0.0,
             partial_share: 0.0,
         }

@@ -52,49 +52,6 @@ enum Item {
     Hard(usize),
 }
 
-/// Polyak averaging: an exponential moving average of every weight (batch-norm
-/// statistics too), which is what gets validated and kept. A small model trained on few
-/// speakers lands in a different spot each run; the average of the last few epochs'
-/// weights is steadier and hears unseen voices more surely than any one of them.
-struct Ema {
-    decay: f64,
-    /// (average, the live variable) pairs; the live tensors share the model's storage.
-    pairs: Vec<(String, Tensor, Tensor)>,
-}
-
-impl Ema {
-    fn new(model: &Model, decay: f64) -> Self {
-        let mut pairs: Vec<(String, Tensor, Tensor)> = model
-            .vs
-            .variables()
-            .into_iter()
-            .filter(|(_, v)| v.is_floating_point())
-            .map(|(k, v)| (k, v.detach().copy(), v))
-            .collect();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        Ema { decay, pairs }
-    }
-
-    /// One step; early on the average forgets faster, so that it is not stuck at the
-    /// random start.
-    fn update(&mut self, step: usize) {
-        let d = self.decay.min((1 + step) as f64 / (10 + step) as f64);
-        tch::no_grad(|| {
-            for (_, avg, live) in &mut self.pairs {
-                let _ = avg.g_mul_scalar_(d);
-                let _ = avg.g_add_(&(&*live * (1.0 - d)));
-            }
-        });
-    }
-
-    fn weights(&self) -> Vec<(String, Tensor)> {
-        self.pairs
-            .iter()
-            .map(|(k, avg, _)| (k.clone(), avg.shallow_clone()))
-            .collect()
-    }
-}
-
 /// The learning rate over the run: linear warm-up over the first epoch, then cosine decay.
 struct Schedule {
     warmup: usize,
@@ -156,7 +113,6 @@ pub(super) fn fit(
         silence: data.silence.unwrap_or(0),
         unknown: data.unknown.unwrap_or(0),
     };
-    let mut ema = (opts.ema > 0.0).then(|| Ema::new(model, opts.ema));
     let steps_per_epoch = steps_per_epoch(opts, data);
     let schedule = Schedule {
         warmup: steps_per_epoch.max(1),
@@ -201,7 +157,7 @@ pub(super) fn fit(
             ),
         );
         let pass = train_epoch(
-            opts, plan, model, &mut opt, &schedule, &mut step, batches, stop, &pb, &mut ema,
+            opts, plan, model, &mut opt, &schedule, &mut step, batches, stop, &pb,
         );
         producer
             .join()
@@ -211,13 +167,6 @@ pub(super) fn fit(
         if pass.interrupted && pass.seen == 0 {
             break;
         }
-        // With averaging, the averaged weights are validated (and kept, if best); the
-        // live ones go on training.
-        let live = ema.as_ref().map(|e| {
-            let live = model.snapshot();
-            model.restore(&e.weights());
-            live
-        });
         let (val_loss, val_acc, _) =
             evaluate_features(model, &inputs.val_x, &data.splits[1].labels);
         let row = plots::Epoch {
@@ -242,11 +191,7 @@ pub(super) fn fit(
             .as_ref()
             .and_then(|n| n.rounds.last())
             .map_or(0, |r| r.epoch);
-        let verdict = keep_best(opts, &mut best, val_loss, epoch, mined, model);
-        if let Some(live) = live {
-            model.restore(&live);
-        }
-        if verdict == Verdict::Stop {
+        if keep_best(opts, &mut best, val_loss, epoch, mined, model) == Verdict::Stop {
             break;
         }
         if interrupted {
@@ -424,10 +369,6 @@ fn spawn_batches(
             for item in chunk {
                 let (wave, y) = example(&src, &unknown_aug, *item, &mut rng);
                 let mut f = fe.compute(&wave);
-                if src.augment.vtlp > 0.0 {
-                    let alpha = rng.range(1.0 - src.augment.vtlp, 1.0 + src.augment.vtlp);
-                    crate::audio::features::warp_mel_frames(&src.features, &mut f, alpha);
-                }
                 src.norm.apply(&mut f);
                 augment::spec_augment(&mut f, frames, bins, &mut rng, &src.augment);
                 xs.extend(f);
@@ -504,7 +445,6 @@ fn train_epoch(
     batches: Receiver<Batch>,
     stop: &AtomicBool,
     pb: &indicatif::ProgressBar,
-    ema: &mut Option<Ema>,
 ) -> Pass {
     let features = &plan.features;
     let mut pass = Pass {
@@ -533,9 +473,6 @@ fn train_epoch(
             None => ce,
         };
         opt.backward_step(&loss);
-        if let Some(e) = ema.as_mut() {
-            e.update(*step);
-        }
         let c = logits
             .argmax(-1, false)
             .eq_tensor(&y)

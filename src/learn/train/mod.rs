@@ -60,9 +60,6 @@ pub struct TrainOptions {
     pub mining_rounds: usize,
     /// Quiet before each clip in the model's window, in ms (see `FeatureConfig`).
     pub lead_ms: u32,
-    /// Decay of the weights' moving average that is validated and kept (0: off, the
-    /// last weights are kept).
-    pub ema: f64,
 }
 
 impl TrainOptions {
@@ -88,7 +85,6 @@ impl TrainOptions {
             negatives: None,
             mining_rounds: 3,
             lead_ms: 0,
-            ema: std::env::var("LISTEN_EMA").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0),
         }
     }
 }
