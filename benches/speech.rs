@@ -19,8 +19,9 @@
 //! (assets/benchmarks/det-speech.png). And two points of each model's curve apart from
 //! its chosen setting: the highest recall on test-each among the swept settings with at
 //! most 2 and 6 false alarms an hour on the talk stream, since a setting chosen on the
-//! validation speech's few false alarms lands a little differently for each model. Writes target/bench/speech.json and the section
-//! of BENCHMARKS.md between `<!-- speech:begin -->` and `<!-- speech:end -->`.
+//! validation speech's few false alarms lands a little differently for each model.
+//! Writes target/bench/speech.json and the section of BENCHMARKS.md between
+//! `<!-- speech:begin -->` and `<!-- speech:end -->`.
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
