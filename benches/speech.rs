@@ -143,7 +143,10 @@ fn main() {
         };
         let swept = |wav: &Path| {
             let truth = wav.with_extension("csv");
-            let plot = root.join("target/bench").join(format!("{name}-det.png"));
+            let stream = wav.file_stem().unwrap().to_string_lossy();
+            let plot = root
+                .join("target/bench")
+                .join(format!("{name}-{stream}-det.png"));
             listen(&[
                 "--input",
                 wav.to_str().unwrap(),
