@@ -114,6 +114,36 @@ fn each_clip_says_every_command_clip_once() {
 }
 
 #[test]
+fn each_clip_refuses_a_stream_longer_than_600_minutes() {
+    // 10,500 command clips at ~3.5 s each would make ~612 minutes. The clips are never
+    // read: the plan is refused before any audio is made.
+    let d = scratch("streams-each-clip-long");
+    let yes = d.join("words/yes");
+    std::fs::create_dir_all(&yes).unwrap();
+    for i in 0..10_500 {
+        std::fs::write(yes.join(format!("s{i}_nohash_0.wav")), b"").unwrap();
+    }
+    let out = d.join("long.wav");
+    let o = run(&[
+        "--make-stream",
+        d.join("words").to_str().unwrap(),
+        "--each-clip",
+        "--split",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--each-clip: 10500 clips") && err.contains("600"),
+        "{err}"
+    );
+    assert!(!out.exists() && !out.with_extension("csv").exists());
+}
+
+#[test]
 fn truth_scoring_and_sweep() {
     let d = scratch("streams-score");
     let a = make(&d, "s", "7");
