@@ -29,6 +29,14 @@ pub enum Arch {
     /// The tutorial's CNN: resize to 64x64, Conv2D 64, Conv2D 128, max-pool, dropout,
     /// Dense 256, dropout, Dense.
     Tutorial,
+    /// A small head over Google's speech embedding (one 96-number frame every 80 ms):
+    /// TC-ResNet blocks over the embeddings, then a dense layer over the flattened
+    /// result, so that the head knows where in its window a word ends.
+    EmbeddingHead {
+        channels: Vec<i64>,
+        kernel: i64,
+        dropout: f64,
+    },
 }
 
 impl Arch {
@@ -41,8 +49,13 @@ impl Arch {
                 dropout: 0.2,
             }),
             "tutorial" => Ok(Arch::Tutorial),
+            "embedding-head" => Ok(Arch::EmbeddingHead {
+                channels: vec![64, 96, 128],
+                kernel: 3,
+                dropout: 0.3,
+            }),
             other => {
-                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide or tutorial)")
+                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide, embedding-head or tutorial)")
             }
         }
     }
@@ -70,13 +83,22 @@ impl Arch {
                 format!("{named} (channels {}, kernel {kernel})", ch.join("-"))
             }
             Arch::Tutorial => "tutorial (the tutorial's CNN)".to_string(),
+            Arch::EmbeddingHead {
+                channels, kernel, ..
+            } => {
+                let ch: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+                format!(
+                    "embedding-head (channels {}, kernel {kernel}) on Google's speech embedding",
+                    ch.join("-")
+                )
+            }
         }
     }
 
     /// Name of the output layer (one row per label).
     pub fn output_layer(&self) -> &'static str {
         match self {
-            Arch::TcResnet { .. } => "fc",
+            Arch::TcResnet { .. } | Arch::EmbeddingHead { .. } => "fc",
             Arch::Tutorial => "fc2",
         }
     }
@@ -86,6 +108,7 @@ impl Arch {
         match self {
             Arch::TcResnet { .. } => FeatureConfig::log_mel(),
             Arch::Tutorial => FeatureConfig::tutorial_stft(),
+            Arch::EmbeddingHead { .. } => FeatureConfig::speech_embedding(0),
         }
     }
 }
@@ -182,10 +205,19 @@ impl ModelCard {
                 self.normalisation.mean.len()
             );
         }
-        if let Arch::Tutorial = self.arch {
-            if self.features.kind != crate::audio::features::FeatureKind::StftMagnitude {
-                bail!("{source}: the tutorial architecture needs stft_magnitude features");
+        use crate::audio::features::FeatureKind;
+        let kind = self.features.kind;
+        match self.arch {
+            Arch::Tutorial if kind != FeatureKind::StftMagnitude => {
+                bail!("{source}: the tutorial architecture needs stft_magnitude features")
             }
+            Arch::EmbeddingHead { .. } if kind != FeatureKind::SpeechEmbedding => {
+                bail!("{source}: the embedding head needs speech_embedding features")
+            }
+            Arch::TcResnet { .. } if kind == FeatureKind::SpeechEmbedding => {
+                bail!("{source}: a TC-ResNet reads log-mel frames, not speech embeddings")
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -241,6 +273,12 @@ enum Net {
         dropout: f64,
         fc: nn::Linear,
     },
+    Head {
+        stem: ConvBn,
+        blocks: Vec<ResBlock>,
+        dropout: f64,
+        fc: nn::Linear,
+    },
     Tutorial {
         conv1: nn::Conv2D,
         conv2: nn::Conv2D,
@@ -250,35 +288,38 @@ enum Net {
 }
 
 impl Net {
-    fn new(root: &nn::Path, arch: &Arch, bins: i64, n_labels: i64) -> Result<Net> {
+    fn new(root: &nn::Path, arch: &Arch, frames: i64, bins: i64, n_labels: i64) -> Result<Net> {
         Ok(match arch {
             Arch::TcResnet {
                 channels,
                 kernel,
                 dropout,
             } => {
-                if channels.is_empty() || *kernel < 1 || channels.iter().any(|&c| c < 1) {
-                    bail!("tc_resnet settings are invalid: channels {channels:?}, kernel {kernel}");
-                }
-                let stem = ConvBn::new(root / "stem", bins, channels[0], 3, 1);
-                let blocks = channels
-                    .windows(2)
-                    .enumerate()
-                    .map(|(i, w)| {
-                        let p = root / format!("block{i}");
-                        ResBlock {
-                            a: ConvBn::new(&p / "a", w[0], w[1], *kernel, 2),
-                            b: ConvBn::new(&p / "b", w[1], w[1], *kernel, 1),
-                            shortcut: Some(ConvBn::new(&p / "shortcut", w[0], w[1], 1, 2)),
-                        }
-                    })
-                    .collect();
+                let (stem, blocks) = residual_tower(root, "tc_resnet", channels, *kernel, bins)?;
                 let last = *channels.last().unwrap_or(&1);
                 Net::TcResnet {
                     stem,
                     blocks,
                     dropout: *dropout,
                     fc: nn::linear(root / "fc", last, n_labels, Default::default()),
+                }
+            }
+            Arch::EmbeddingHead {
+                channels,
+                kernel,
+                dropout,
+            } => {
+                let (stem, blocks) =
+                    residual_tower(root, "embedding_head", channels, *kernel, bins)?;
+                // Each block halves time (padding k/2, stride 2).
+                let steps =
+                    (0..blocks.len()).fold(frames, |t, _| (t + 2 * (kernel / 2) - kernel) / 2 + 1);
+                let last = *channels.last().unwrap_or(&1);
+                Net::Head {
+                    stem,
+                    blocks,
+                    dropout: *dropout,
+                    fc: nn::linear(root / "fc", last * steps, n_labels, Default::default()),
                 }
             }
             Arch::Tutorial => Net::Tutorial {
@@ -298,21 +339,19 @@ impl Net {
                 blocks,
                 dropout,
                 fc,
-            } => {
-                let mut x = stem.forward_t(&xs.transpose(1, 2), train).relu();
-                for b in blocks {
-                    let y = b.a.forward_t(&x, train).relu();
-                    let y = b.b.forward_t(&y, train);
-                    let s = match &b.shortcut {
-                        Some(s) => s.forward_t(&x, train),
-                        None => x.shallow_clone(),
-                    };
-                    x = (y + s).relu();
-                }
-                x.mean_dim(&[2i64][..], false, Kind::Float)
-                    .dropout(*dropout, train)
-                    .apply(fc)
-            }
+            } => residual_forward(stem, blocks, xs, train)
+                .mean_dim(&[2i64][..], false, Kind::Float)
+                .dropout(*dropout, train)
+                .apply(fc),
+            Net::Head {
+                stem,
+                blocks,
+                dropout,
+                fc,
+            } => residual_forward(stem, blocks, xs, train)
+                .flatten(1, -1)
+                .dropout(*dropout, train)
+                .apply(fc),
             Net::Tutorial {
                 conv1,
                 conv2,
@@ -334,6 +373,48 @@ impl Net {
                 .apply(fc2),
         }
     }
+}
+
+/// A stem and residual blocks (each halving time) over `[batch, channels=bins, time]`.
+fn residual_tower(
+    root: &nn::Path,
+    what: &str,
+    channels: &[i64],
+    kernel: i64,
+    bins: i64,
+) -> Result<(ConvBn, Vec<ResBlock>)> {
+    if channels.is_empty() || kernel < 1 || channels.iter().any(|&c| c < 1) {
+        bail!("{what} settings are invalid: channels {channels:?}, kernel {kernel}");
+    }
+    let stem = ConvBn::new(root / "stem", bins, channels[0], 3, 1);
+    let blocks = channels
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let p = root / format!("block{i}");
+            ResBlock {
+                a: ConvBn::new(&p / "a", w[0], w[1], kernel, 2),
+                b: ConvBn::new(&p / "b", w[1], w[1], kernel, 1),
+                shortcut: Some(ConvBn::new(&p / "shortcut", w[0], w[1], 1, 2)),
+            }
+        })
+        .collect();
+    Ok((stem, blocks))
+}
+
+/// `xs` `[batch, frames, bins]` through the stem and blocks: `[batch, channels, steps]`.
+fn residual_forward(stem: &ConvBn, blocks: &[ResBlock], xs: &Tensor, train: bool) -> Tensor {
+    let mut x = stem.forward_t(&xs.transpose(1, 2), train).relu();
+    for b in blocks {
+        let y = b.a.forward_t(&x, train).relu();
+        let y = b.b.forward_t(&y, train);
+        let s = match &b.shortcut {
+            Some(s) => s.forward_t(&x, train),
+            None => x.shallow_clone(),
+        };
+        x = (y + s).relu();
+    }
+    x
 }
 
 /// A loaded (or freshly initialised) model.
@@ -367,6 +448,7 @@ impl Model {
         let net = Net::new(
             &vs.root(),
             &card.arch,
+            card.features.n_frames() as i64,
             card.features.n_bins() as i64,
             card.labels.len() as i64,
         )?;
@@ -774,6 +856,32 @@ mod tests {
             "{}",
             m.card.parameters
         );
+    }
+
+    #[test]
+    fn embedding_head_is_under_250k_parameters_and_reads_its_window() {
+        let m = Model::new(
+            card(Arch::by_name("embedding-head").unwrap(), 10),
+            Device::Cpu,
+        )
+        .unwrap();
+        assert!(m.card.parameters <= 250_000, "{}", m.card.parameters);
+        let f = FeatureConfig::speech_embedding(1000);
+        assert_eq!((f.n_frames(), f.n_bins(), f.clip_part()), (16, 96, 16_000));
+        let mut c = card(Arch::by_name("embedding-head").unwrap(), 10);
+        c.features = f;
+        c.normalisation = Normalisation {
+            mean: vec![0.0; 96],
+            std: vec![1.0; 96],
+        };
+        let m = Model::new(c, Device::Cpu).unwrap();
+        assert_eq!(m.probabilities(&vec![0.5; 2 * 16 * 96], 2).len(), 2);
+        // A TC-ResNet card with embeddings (or the head with log-mel) is refused.
+        let mut wrong = card(Arch::default_tcresnet(), 3);
+        wrong.features = FeatureConfig::speech_embedding(1000);
+        wrong.normalisation = m.card.normalisation.clone();
+        let e = ModelCard::parse(&serde_json::to_vec(&wrong).unwrap(), "m").unwrap_err();
+        assert!(format!("{e}").contains("not speech embeddings"), "{e}");
     }
 
     #[test]

@@ -586,3 +586,92 @@ fn the_readmes_recording_flow_fine_tunes_on_two_speakers_and_a_few_takes() {
         m.card.labels.iter().any(|l| l == "lights") && m.card.labels.iter().any(|l| l == "pause")
     );
 }
+
+/// The embedding head end to end: trained on Google's speech embedding, its folder
+/// says so, `--predict` and `--evaluate` read clips through the same front end, and
+/// `--input` hears the words in a stream (the streaming engine, embedding every 80 ms).
+#[test]
+fn an_embedding_head_learns_and_hears_words_in_a_stream() {
+    let data = tts_words();
+    let out = scratch("embedding-head").join("model");
+    let o = run(&[
+        "--train",
+        data.to_str().unwrap(),
+        "--arch",
+        "embedding-head",
+        "--model",
+        out.to_str().unwrap(),
+        "--epochs",
+        "12",
+        "--seed",
+        "3",
+        "--json",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_line(&stdout(&o));
+    let acc = v["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.8, "test accuracy {acc}: {v}");
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(card["arch"]["name"], "embedding_head");
+    assert_eq!(card["features"]["kind"], "speech_embedding");
+    assert_eq!(card["normalisation"]["mean"].as_array().unwrap().len(), 96);
+    assert!(card["parameters"].as_i64().unwrap() <= 250_000);
+
+    let clip = data.join("left/tts0_nohash_0.wav");
+    let o = run(&[
+        "--predict",
+        clip.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json_line(&stdout(&o))["probabilities"]
+            .as_object()
+            .unwrap()
+            .len(),
+        5
+    );
+    let o = run(&[
+        "--evaluate",
+        data.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json_line(&stdout(&o))["accuracy"].as_f64().unwrap() > 0.8);
+
+    let dir = scratch("embedding-head-stream");
+    let words = ["left", "up", "right", "down", "left", "right"];
+    let (x, truth) = make_stream(&words, 2.0, 0.01, &dir);
+    let wav = dir.join("stream.wav");
+    listen::audio::wav::write_wav(&wav, &x, 16_000).unwrap();
+    let o = run(&[
+        "--input",
+        wav.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let heard: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // Each word heard once, with its own label, after it ends and within a second.
+    let hits = truth
+        .iter()
+        .filter(|(w, _, end)| {
+            heard.iter().any(|d| {
+                let t = d["time_ms"].as_u64().unwrap();
+                d["label"] == w.as_str() && t >= *end && t <= end + 1000
+            })
+        })
+        .count();
+    assert!(hits >= 5, "heard {hits} of 6: {heard:?}");
+    assert!(heard.len() <= 7, "false alarms: {heard:?}");
+}

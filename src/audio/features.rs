@@ -3,6 +3,7 @@
 //! log-mel filterbank (the default) or the tutorial's linear STFT magnitude.
 //! Streaming computes one frame at a time with the same `frame_into` that whole
 //! clips use, so training and serving cannot disagree.
+use crate::audio::embedding::SpeechFrontEnd;
 use anyhow::{bail, Result};
 use realfft::{RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;
@@ -16,6 +17,9 @@ pub enum FeatureKind {
     LogMel,
     /// |STFT| linear magnitude, as the tutorial's `tf.signal.stft` + `tf.abs`.
     StftMagnitude,
+    /// Google's speech embedding ([`crate::audio::embedding`]): a frame is 96 numbers
+    /// every 80 ms, each from the 775 ms before it.
+    SpeechEmbedding,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -71,11 +75,34 @@ impl FeatureConfig {
         }
     }
 
+    /// Speech embeddings that cover `lead_ms` of what came before a 1-s clip, and the
+    /// clip: the window is a whole number of 80-ms steps, its lead what is left after
+    /// the clip (at least 352 samples: 4 embeddings).
+    pub fn speech_embedding(lead_ms: u32) -> Self {
+        use crate::audio::embedding::{HOP_SAMPLES, WINDOW_SAMPLES};
+        let want = 16_000 + lead_ms as usize * 16;
+        let steps = ((want - WINDOW_SAMPLES) as f64 / HOP_SAMPLES as f64).round() as usize;
+        let clip_samples = WINDOW_SAMPLES + steps.max(3) * HOP_SAMPLES;
+        FeatureConfig {
+            kind: FeatureKind::SpeechEmbedding,
+            sample_rate: 16_000,
+            clip_samples,
+            lead_samples: clip_samples - 16_000,
+            n_fft: crate::audio::embedding::N_FFT,
+            win_length: WINDOW_SAMPLES,
+            hop_length: HOP_SAMPLES,
+            n_mels: crate::audio::embedding::DIM,
+            f_min: 0.0,
+            f_max: 8_000.0,
+        }
+    }
+
     /// Values per frame.
     pub fn n_bins(&self) -> usize {
         match self.kind {
             FeatureKind::LogMel => self.n_mels,
             FeatureKind::StftMagnitude => self.n_fft / 2 + 1,
+            FeatureKind::SpeechEmbedding => crate::audio::embedding::DIM,
         }
     }
 
@@ -120,7 +147,21 @@ impl FeatureConfig {
                 self.sample_rate
             );
         }
-        if self.win_length == 0 || self.win_length > self.n_fft || self.hop_length == 0 {
+        if self.kind == FeatureKind::SpeechEmbedding {
+            use crate::audio::embedding::{DIM, HOP_SAMPLES, WINDOW_SAMPLES};
+            if self.win_length != WINDOW_SAMPLES
+                || self.hop_length != HOP_SAMPLES
+                || self.n_mels != DIM
+                || self.clip_samples < WINDOW_SAMPLES
+            {
+                bail!(
+                    "speech embedding settings are not the embedding's own (window {}, hop {}, {} values)",
+                    self.win_length,
+                    self.hop_length,
+                    self.n_mels
+                );
+            }
+        } else if self.win_length == 0 || self.win_length > self.n_fft || self.hop_length == 0 {
             bail!(
                 "feature settings are inconsistent (window {}, FFT {}, hop {})",
                 self.win_length,
@@ -198,6 +239,8 @@ pub struct FeatureExtractor {
     spec: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
     power: Vec<f32>,
+    /// The speech embedding, for [`FeatureKind::SpeechEmbedding`].
+    embedding: Option<SpeechFrontEnd>,
 }
 
 impl FeatureExtractor {
@@ -215,7 +258,12 @@ impl FeatureExtractor {
         } else {
             Vec::new()
         };
+        let embedding = match cfg.kind {
+            FeatureKind::SpeechEmbedding => Some(SpeechFrontEnd::load()?),
+            _ => None,
+        };
         Ok(FeatureExtractor {
+            embedding,
             window,
             buf: fft.make_input_vec(),
             spec: fft.make_output_vec(),
@@ -234,6 +282,9 @@ impl FeatureExtractor {
     /// One frame: `frame` holds `win_length` samples; `out` receives `n_bins` values.
     pub fn frame_into(&mut self, frame: &[f32], out: &mut [f32]) {
         debug_assert_eq!(frame.len(), self.cfg.win_length);
+        if let Some(e) = &mut self.embedding {
+            return e.frame_into(frame, out);
+        }
         for (b, (&x, &w)) in self.buf.iter_mut().zip(frame.iter().zip(&self.window)) {
             *b = x * w;
         }
@@ -250,6 +301,7 @@ impl FeatureExtractor {
                     *o = c.norm();
                 }
             }
+            FeatureKind::SpeechEmbedding => unreachable!("computed by the speech front end"),
             FeatureKind::LogMel => {
                 for (p, c) in self.power.iter_mut().zip(&self.spec) {
                     *p = c.norm_sqr();
@@ -268,6 +320,11 @@ impl FeatureExtractor {
 
     /// All frames of a signal, row-major `[frames][n_bins]`.
     pub fn compute(&mut self, signal: &[f32]) -> Vec<f32> {
+        if let Some(e) = &mut self.embedding {
+            // The network runs once over the whole signal: the same numbers as frame
+            // by frame, a fifth of the work for a 2-s window.
+            return e.compute(signal);
+        }
         let n = self.cfg.frames_for(signal.len());
         let bins = self.cfg.n_bins();
         let mut out = vec![0.0; n * bins];

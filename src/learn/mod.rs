@@ -1,5 +1,6 @@
 //! Learning: labelled clips to a model folder. [`dataset`] scans folders and splits
-//! by speaker; [`speech`] and [`negatives`] bring running speech that is not a command;
+//! by speaker; [`speech`] and [`negatives`] bring running speech that is not a command
+//! ([`speech_bank`]: embedded once, for models on the speech embedding);
 //! [`augment`] varies every draw; [`train`] fits the network in named steps and hands
 //! the model folder on, with its [`report`] (confusion, per-label scores) and [`plots`].
 pub mod augment;
@@ -8,4 +9,5 @@ pub mod negatives;
 pub mod plots;
 pub mod report;
 pub mod speech;
+pub mod speech_bank;
 pub mod train;

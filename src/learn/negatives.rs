@@ -5,10 +5,11 @@
 //! window as the streaming engine sees it, and the windows where a command fires or
 //! nearly fires become `_unknown_` examples for the epochs after. Hands on to training:
 //! the crop pools and, per mining round, its figures for the card.
-use crate::audio::features::{FeatureExtractor, Normalisation};
+use crate::audio::features::{FeatureConfig, FeatureExtractor, FeatureKind, Normalisation};
 use crate::audio::wav::{self, rms};
 use crate::learn::dataset::Split;
 use crate::learn::speech::{self, CropPool, SpeechFile, SpeechScan};
+use crate::learn::speech_bank::SpeechBank;
 use crate::model::Model;
 use crate::util::Rng;
 use anyhow::Result;
@@ -25,7 +26,7 @@ pub const MINE_THRESHOLD: f32 = 0.3;
 /// Share of command examples mixed over speech.
 pub const OVER_SPEECH_SHARE: f32 = 0.25;
 /// How far the mining window moves, in feature frames (10 ms each).
-const MINE_HOP_FRAMES: usize = 10;
+const MINE_HOP_MS: usize = 100;
 /// Seconds of training speech each mining round runs over.
 const MINE_SECONDS: f64 = 4.0 * 3600.0;
 
@@ -48,20 +49,50 @@ pub struct Negatives {
     pub pool: Arc<CropPool>,
     pub hard: Arc<CropPool>,
     pub rounds: Vec<MiningRound>,
+    /// Models on the speech embedding: the training speech embedded once; its windows
+    /// replace the crops as `_unknown_` examples, and mined windows are its indices.
+    pub bank: Option<Arc<SpeechBank>>,
+    pub hard_windows: Arc<Vec<u32>>,
 }
 
+/// Hours of training speech a speech bank holds at most (~14 MB an hour).
+const BANK_SECONDS: f64 = 12.0 * 3600.0;
+
 impl Negatives {
-    /// Scans `dir` and takes crops of its training split, one recording at a time.
-    pub fn load(dir: &Path, commands: &[String], len: usize, seed: u64) -> Result<Negatives> {
+    /// Scans `dir` and takes crops of its training split, one recording at a time;
+    /// for a model on the speech embedding, embeds the training split too (`progress`
+    /// counts its recordings).
+    pub fn load(
+        dir: &Path,
+        commands: &[String],
+        cfg: &FeatureConfig,
+        seed: u64,
+        progress: impl Fn(u64) -> indicatif::ProgressBar,
+    ) -> Result<Negatives> {
         let scan = speech::scan(dir, commands)?;
-        let train = scan.of_split(Split::Train);
+        let mut train = scan.of_split(Split::Train);
         let mut rng = Rng::new(seed ^ 0x4e_6567);
-        let pool = CropPool::from_files(&train, len, 1.0, POOL_MAX, &mut rng);
+        let len = cfg.clip_samples;
+        let embedded = cfg.kind == FeatureKind::SpeechEmbedding;
+        // With a bank the crops only go under commands: a quarter as many do.
+        let most = if embedded { POOL_MAX / 4 } else { POOL_MAX };
+        let pool = CropPool::from_files(&train, len, 1.0, most, &mut rng);
+        let bank = if embedded {
+            rng.shuffle(&mut train);
+            let pb = progress(train.len() as u64);
+            let b = SpeechBank::build(&train, cfg, BANK_SECONDS, &pb)?;
+            pb.finish_and_clear();
+            Some(Arc::new(b))
+        } else {
+            None
+        };
         Ok(Negatives {
             scan,
             pool: Arc::new(pool),
             hard: Arc::new(CropPool::new(len)),
             rounds: Vec::new(),
+            bank,
+            hard_windows: Arc::new(Vec::new()),
         })
     }
 
@@ -87,8 +118,19 @@ impl Negatives {
         epoch: usize,
         seed: u64,
     ) -> Result<&MiningRound> {
-        let mut files = self.scan.of_split(Split::Train);
         let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(epoch as u64));
+        if let Some(bank) = &self.bank {
+            let (found, mut round) = mine_bank(model, norm, bank, &mut rng);
+            round.epoch = epoch;
+            let mut hard: Vec<u32> = found;
+            hard.extend(self.hard_windows.iter().copied());
+            hard.truncate(HARD_MAX);
+            round.kept = hard.len();
+            self.hard_windows = Arc::new(hard);
+            self.rounds.push(round);
+            return Ok(self.rounds.last().expect("just pushed"));
+        }
+        let mut files = self.scan.of_split(Split::Train);
         rng.shuffle(&mut files);
         let (found, mut round) = mine_files(model, norm, &files, MINE_SECONDS, &mut rng)?;
         round.epoch = epoch;
@@ -148,7 +190,7 @@ pub fn mine_files(
         norm.apply(&mut feats);
         let total = feats.len() / bins;
         let starts: Vec<usize> = (0..total.saturating_sub(frames) + 1)
-            .step_by(MINE_HOP_FRAMES)
+            .step_by((MINE_HOP_MS * wav::SAMPLE_RATE as usize / 1000 / hop).max(1))
             .collect();
         for batch in starts.chunks(256) {
             let mut xs = Vec::with_capacity(batch.len() * frames * bins);
@@ -185,6 +227,49 @@ pub fn mine_files(
             unreadable,
         },
     ))
+}
+
+/// [`mine_files`] over a speech bank: the head alone over every window (one every
+/// 80 ms). Returns the indices of the windows that nearly fire, shuffled.
+pub fn mine_bank(
+    model: &Model,
+    norm: &Normalisation,
+    bank: &SpeechBank,
+    rng: &mut Rng,
+) -> (Vec<u32>, MiningRound) {
+    let commands: Vec<usize> = (0..model.card.labels.len())
+        .filter(|&i| model.card.is_command(i))
+        .collect();
+    let mut found = Vec::new();
+    let all: Vec<usize> = (0..bank.len()).collect();
+    for batch in all.chunks(1024) {
+        let mut xs = Vec::with_capacity(batch.len() * bank.window(0).len());
+        for &i in batch {
+            xs.extend_from_slice(bank.window(i));
+        }
+        norm.apply(&mut xs);
+        for (&i, p) in batch.iter().zip(model.probabilities(&xs, batch.len())) {
+            if commands.iter().any(|&c| p[c] >= MINE_THRESHOLD) {
+                found.push(i as u32);
+            }
+        }
+    }
+    rng.shuffle(&mut found);
+    let hours = bank.hours();
+    let round = MiningRound {
+        epoch: 0,
+        hours,
+        windows: bank.len(),
+        near_fires: found.len(),
+        near_fires_per_hour: if hours > 0.0 {
+            found.len() as f64 / hours
+        } else {
+            0.0
+        },
+        kept: 0,
+        unreadable: bank.unreadable,
+    };
+    (found, round)
 }
 
 /// Mixes `speech` under `x` so that `x` stands `snr_db` above it: a command said while

@@ -81,9 +81,13 @@ impl TrainArgs {
         opts.negatives = self.negatives.clone();
         opts.mining_rounds = self.mining_rounds;
         // With negatives, the bundled model's recipe (BENCHMARKS.md); without, as before.
-        opts.lead_ms = self
-            .lead_ms
-            .unwrap_or(if self.negatives.is_some() { 400 } else { 0 });
+        // The embedding head sees 16 embeddings (1.98 s): the clip and ~1 s before it.
+        let embedding = matches!(opts.arch, Arch::EmbeddingHead { .. });
+        opts.lead_ms = self.lead_ms.unwrap_or(match (embedding, &self.negatives) {
+            (true, _) => 1000,
+            (false, Some(_)) => 400,
+            (false, None) => 0,
+        });
         if opts.lead_ms > 2000 {
             bail!("--lead-ms {}: use 0 to 2000", opts.lead_ms);
         }

@@ -5,6 +5,7 @@
 //! label is drawn an epoch.
 use super::plan::Plan;
 use super::{log, progress, TrainOptions};
+use crate::audio::features::FeatureConfig;
 use crate::audio::wav;
 use crate::learn::augment::{self, NoiseBank};
 use crate::learn::dataset::{self, ClipRef, Scan, Split};
@@ -68,7 +69,7 @@ pub(super) fn prepare(opts: &TrainOptions, plan: &Plan) -> Result<Data> {
     let (decoded, mut skipped) = dataset::load_clips(&paths, &plan.features, opts.threads, &pb);
     pb.finish_and_clear();
     let noise = load_noise(&scan, &mut skipped);
-    let negatives = load_negatives(opts, &labels, len, &mut skipped)?;
+    let negatives = load_negatives(opts, &labels, &plan.features, &mut skipped)?;
     report_skipped(
         &skipped,
         paths.len() + scan.noise_files.len() + negatives.as_ref().map_or(0, |n| n.scan.files.len()),
@@ -166,7 +167,7 @@ fn load_noise(scan: &Scan, skipped: &mut Vec<String>) -> NoiseBank {
 fn load_negatives(
     opts: &TrainOptions,
     labels: &[String],
-    len: usize,
+    features: &FeatureConfig,
     skipped: &mut Vec<String>,
 ) -> Result<Option<Negatives>> {
     let Some(dir) = &opts.negatives else {
@@ -177,7 +178,14 @@ fn load_negatives(
         .filter(|l| !l.starts_with('_'))
         .cloned()
         .collect();
-    let n = Negatives::load(dir, &commands, len, opts.seed)?;
+    let bar = |n| {
+        progress(
+            n,
+            opts.quiet,
+            "Embedding speech {bar:30} {pos}/{len} recordings",
+        )
+    };
+    let n = Negatives::load(dir, &commands, features, opts.seed, bar)?;
     log(
         opts.quiet,
         format!(
@@ -190,6 +198,16 @@ fn load_negatives(
             n.pool.seconds / 3600.0
         ),
     );
+    if let Some(b) = &n.bank {
+        log(
+            opts.quiet,
+            format!(
+                "Speech bank: {:.1} h of training speech embedded once, {} windows",
+                b.hours(),
+                b.len()
+            ),
+        );
+    }
     skipped.extend(n.pool.skipped.iter().cloned());
     Ok(Some(n))
 }

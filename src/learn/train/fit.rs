@@ -8,21 +8,26 @@ use super::data::{Data, NEGATIVE_DRAWS};
 use super::inputs::Inputs;
 use super::plan::Plan;
 use super::{log, mining, progress, TrainOptions};
-use crate::audio::features::{FeatureConfig, FeatureExtractor, Normalisation};
+use crate::audio::features::{FeatureConfig, FeatureExtractor, FeatureKind, Normalisation};
 use crate::learn::augment::{self, AugmentConfig, NoiseBank};
 use crate::learn::dataset::Split;
 use crate::learn::negatives;
 use crate::learn::plots;
 use crate::learn::speech::CropPool;
+use crate::learn::speech_bank::SpeechBank;
 use crate::model::Model;
 use crate::util::Rng;
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+/// Share of `_silence_` examples whose lead is digital zeros.
+const ZERO_LEAD_SHARE: f32 = 0.25;
 
 /// Distillation temperature for fine-tuning.
 pub(super) const DISTILL_T: f64 = 2.0;
@@ -86,6 +91,41 @@ struct Sources {
     hard: Arc<CropPool>,
     silence: usize,
     unknown: usize,
+    /// Features kept across epochs when the front end is frozen and costly.
+    memo: Option<Arc<Mutex<Memo>>>,
+    /// The training speech embedded once (models on the speech embedding): speech and
+    /// mined items are its windows.
+    bank: Option<Arc<SpeechBank>>,
+    hard_windows: Arc<Vec<u32>>,
+    /// Mining rounds so far: mined windows of an older round are other windows.
+    hard_round: usize,
+}
+
+/// Augmented examples' features, kept across epochs. With the speech embedding a
+/// window's features cost ~6 ms (the network), 100 times the head's training step, so
+/// each clip is augmented in a few variants once and an epoch draws among them;
+/// speech crops and mined windows are one variant each (there are thousands of them).
+#[derive(Default)]
+struct Memo {
+    map: HashMap<(u8, usize, usize, usize), Arc<Vec<f32>>>,
+}
+
+/// Variants kept per training clip and partial word; `_silence_` examples kept.
+const MEMO_VARIANTS: usize = 4;
+const MEMO_SILENCES: usize = 1024;
+
+impl Memo {
+    /// The key of one draw of `item`: which variant of it this epoch uses.
+    fn key(item: Item, hard_round: usize, rng: &mut Rng) -> (u8, usize, usize, usize) {
+        let v = rng.below(MEMO_VARIANTS);
+        match item {
+            Item::Clip(i) => (0, i, v, 0),
+            Item::Partial(i) => (1, i, v, 0),
+            Item::Silence => (2, rng.below(MEMO_SILENCES), 0, 0),
+            Item::Speech(i) => (3, i, 0, 0),
+            Item::Hard(i) => (4, i, 0, hard_round),
+        }
+    }
 }
 
 pub(super) fn fit(
@@ -112,6 +152,11 @@ pub(super) fn fit(
         hard: Arc::new(CropPool::new(plan.clip_len())),
         silence: data.silence.unwrap_or(0),
         unknown: data.unknown.unwrap_or(0),
+        memo: (plan.features.kind == FeatureKind::SpeechEmbedding)
+            .then(|| Arc::new(Mutex::new(Memo::default()))),
+        hard_round: 0,
+        bank: None,
+        hard_windows: Arc::new(Vec::new()),
     };
     let steps_per_epoch = steps_per_epoch(opts, data);
     let schedule = Schedule {
@@ -137,6 +182,9 @@ pub(super) fn fit(
             mining::round_if_due(opts, epoch, n, model, &inputs.norm)?;
             sources.pool = n.pool.clone();
             sources.hard = n.hard.clone();
+            sources.hard_round = n.rounds.len();
+            sources.bank = n.bank.clone();
+            sources.hard_windows = n.hard_windows.clone();
         }
         let e0 = Instant::now();
         let mut rng = Rng::new(opts.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
@@ -335,13 +383,17 @@ fn epoch_order(
         order.extend((0..n).map(|_| Item::Partial(commands[rng.below(commands.len())])));
     }
     if let Some(n) = &data.negatives {
-        if !n.pool.is_empty() {
-            let k = n.pool.len();
+        let k = n.bank.as_ref().map_or(n.pool.len(), |b| b.len());
+        if k > 0 {
             order.extend((0..NEGATIVE_DRAWS * target).map(|_| Item::Speech(rng.below(k))));
         }
         // Mined windows: a label's worth and no more, so that `_unknown_` does not
         // crowd out the commands.
-        let mut hard: Vec<usize> = (0..n.hard.len()).collect();
+        let mined = match &n.bank {
+            Some(_) => n.hard_windows.len(),
+            None => n.hard.len(),
+        };
+        let mut hard: Vec<usize> = (0..mined).collect();
         rng.shuffle(&mut hard);
         order.extend(hard.into_iter().take(target).map(Item::Hard));
     }
@@ -386,10 +438,49 @@ fn spawn_batches(
             let mut xs = Vec::with_capacity(chunk.len() * frames * bins);
             let mut ys = Vec::with_capacity(chunk.len());
             for item in chunk {
-                let (wave, y) = example(&src, &unknown_aug, *item, &mut rng);
-                let mut f = fe.compute(&wave);
-                src.norm.apply(&mut f);
-                augment::spec_augment(&mut f, frames, bins, &mut rng, &src.augment);
+                let banked = match (&src.bank, *item) {
+                    (Some(b), Item::Speech(i)) => Some(b.window(i)),
+                    (Some(b), Item::Hard(i)) => Some(b.window(src.hard_windows[i] as usize)),
+                    _ => None,
+                };
+                let (f, y) = match (banked, &src.memo) {
+                    (Some(w), _) => {
+                        let mut f = w.to_vec();
+                        src.norm.apply(&mut f);
+                        (f, src.unknown)
+                    }
+                    (None, memo) => match memo {
+                        Some(memo) => {
+                            let key = Memo::key(*item, src.hard_round, &mut rng);
+                            let kept = memo
+                                .lock()
+                                .map_err(|_| anyhow::anyhow!("feature memo poisoned"))?
+                                .map
+                                .get(&key)
+                                .cloned();
+                            match kept {
+                                Some(f) => (f.to_vec(), label_of(&src, *item)),
+                                None => {
+                                    let (wave, y) = example(&src, &unknown_aug, *item, &mut rng);
+                                    let mut f = fe.compute(&wave);
+                                    src.norm.apply(&mut f);
+                                    memo.lock()
+                                        .map_err(|_| anyhow::anyhow!("feature memo poisoned"))?
+                                        .map
+                                        .insert(key, Arc::new(f.clone()));
+                                    (f, y)
+                                }
+                            }
+                        }
+                        None => {
+                            let (wave, y) = example(&src, &unknown_aug, *item, &mut rng);
+                            let mut f = fe.compute(&wave);
+                            src.norm.apply(&mut f);
+                            augment::spec_augment(&mut f, frames, bins, &mut rng, &src.augment);
+                            (f, y)
+                        }
+                    },
+                };
                 xs.extend(f);
                 ys.push(y as i64);
             }
@@ -400,6 +491,15 @@ fn spawn_batches(
         Ok(())
     });
     (rx, producer)
+}
+
+/// The label `example` gives `item`.
+fn label_of(src: &Sources, item: Item) -> usize {
+    match item {
+        Item::Clip(i) => src.labels[i],
+        Item::Silence => src.silence,
+        Item::Partial(_) | Item::Speech(_) | Item::Hard(_) => src.unknown,
+    }
 }
 
 /// One augmented waveform and its label. `_unknown_` material is shifted further
@@ -437,10 +537,15 @@ fn example(
             let part = augment::partial_word(&src.clips[i], rng);
             (augment::augment_wave(&part, noise, rng, unknown_aug), unk)
         }
-        Item::Silence => (
-            augment::silence_clip(noise, Split::Train, rng, src.features.clip_samples),
-            src.silence,
-        ),
+        Item::Silence => {
+            let mut w = augment::silence_clip(noise, Split::Train, rng, src.features.clip_samples);
+            // A lone clip of a room (`--predict`, `--evaluate`) comes after digital
+            // zeros in the model's window; training shows that window too.
+            if rng.f32() < ZERO_LEAD_SHARE {
+                w[..src.features.lead_samples].fill(0.0);
+            }
+            (w, src.silence)
+        }
     }
 }
 

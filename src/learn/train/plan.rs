@@ -34,6 +34,9 @@ impl Plan {
             .unwrap_or_else(|| opts.arch.clone());
         let features = match &base {
             Some(b) => b.card.features.clone(),
+            None if matches!(arch, Arch::EmbeddingHead { .. }) => {
+                FeatureConfig::speech_embedding(opts.lead_ms)
+            }
             None => {
                 let mut f = arch.default_features();
                 f.lead_samples = opts.lead_ms as usize * f.sample_rate as usize / 1000;
