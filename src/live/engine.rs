@@ -9,6 +9,9 @@ use crate::live::detect::{Detection, Detector, DetectorConfig};
 use crate::model::Model;
 use anyhow::{bail, Result};
 
+/// Frames computed in one call at most (bounds the front end's memory on a long push).
+const MAX_FRAMES_AT_ONCE: usize = 64;
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// How often the model looks at the last second.
@@ -146,19 +149,23 @@ impl Engine {
         self.resampled.clear();
         self.resampler.process(&self.mono, &mut self.resampled)?;
         self.pending.extend_from_slice(&self.resampled);
-        let (win, hop) = (self.fe.config().win_length, self.fe.config().hop_length);
+        let hop = self.fe.config().hop_length;
         let bins = self.fe.config().n_bins();
         let n_frames = self.frames.len() / bins;
-        let mut start = 0;
-        while self.pending.len() - start >= win {
+        // Every whole new frame in one call: the same numbers as frame by frame, and the
+        // speech embedding's network then runs once over a long block of a file.
+        let new = self.fe.config().frames_for(self.pending.len());
+        let win = self.fe.config().win_length;
+        let mut computed = Vec::with_capacity(new * bins);
+        for first in (0..new).step_by(MAX_FRAMES_AT_ONCE) {
+            let n = MAX_FRAMES_AT_ONCE.min(new - first);
+            let span = &self.pending[first * hop..(first + n - 1) * hop + win];
+            computed.extend(self.fe.compute(span));
+        }
+        for row in computed.chunks_exact(bins) {
             let slot = self.frame_head * bins;
-            let (frame, store) = (
-                &self.pending[start..start + win],
-                &mut self.frames[slot..slot + bins],
-            );
-            self.fe.frame_into(frame, store);
+            self.frames[slot..slot + bins].copy_from_slice(row);
             self.frame_head = (self.frame_head + 1) % n_frames;
-            start += hop;
             self.consumed += hop as u64;
             self.frames_since_run += 1;
             if self.frames_since_run >= self.hop_frames {
@@ -166,7 +173,7 @@ impl Engine {
                 self.queue_window();
             }
         }
-        self.pending.drain(..start);
+        self.pending.drain(..new * hop);
         self.run_model(out);
         Ok(())
     }

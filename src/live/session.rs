@@ -21,7 +21,7 @@ pub struct FileRun {
 }
 
 /// Runs the engine over a whole recording; `on_detection` sees each detection as it fires.
-/// `keep_going` is asked between chunks (a few hundred times a second of audio): false
+/// `keep_going` is asked between chunks (about once a second of audio): false
 /// stops early, with what was found so far.
 pub fn run_file(
     model: Model,
@@ -46,7 +46,8 @@ pub fn run_file(
                 duration_s: frames as f64 / wav.sample_rate() as f64,
             });
         }
-        let n = wav.read_chunk(&mut chunk, 4096)?;
+        // ~1 s at a time, so that a frozen front end runs over a dozen windows at once.
+        let n = wav.read_chunk(&mut chunk, 16384)?;
         if n == 0 {
             break;
         }
