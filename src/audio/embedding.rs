@@ -37,6 +37,12 @@ const WEIGHTS: Option<&[u8]> = Some(include_bytes!(concat!(
 #[cfg(not(speech_embedding))]
 const WEIGHTS: Option<&[u8]> = None;
 
+/// A hash of the built-in weights: caches of what the front end made are keyed by it.
+pub fn fingerprint() -> u64 {
+    static HASH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HASH.get_or_init(|| WEIGHTS.map_or(0, crate::util::stable_hash))
+}
+
 /// Whether this build has the speech embedding in it.
 pub fn available() -> bool {
     WEIGHTS.is_some()

@@ -4,6 +4,7 @@
 //! [`augment`] varies every draw; [`train`] fits the network in named steps and hands
 //! the model folder on, with its [`report`] (confusion, per-label scores) and [`plots`].
 pub mod augment;
+pub mod cache;
 pub mod dataset;
 pub mod negatives;
 pub mod plots;

@@ -80,7 +80,7 @@ impl Negatives {
         let bank = if embedded {
             rng.shuffle(&mut train);
             let pb = progress(train.len() as u64);
-            let b = SpeechBank::build(&train, cfg, BANK_SECONDS, &pb)?;
+            let b = SpeechBank::cached(&train, cfg, BANK_SECONDS, &pb)?;
             pb.finish_and_clear();
             Some(Arc::new(b))
         } else {

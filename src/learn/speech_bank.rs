@@ -4,8 +4,10 @@
 //! head (one every 80 ms) is a negative example for free. An epoch draws its speech
 //! windows from all of them, and a mining round runs only the head over all of them
 //! (seconds, where re-embedding 4 h took a minute).
+use crate::audio::embedding;
 use crate::audio::features::{FeatureConfig, FeatureExtractor};
 use crate::audio::wav;
+use crate::learn::cache;
 use crate::learn::speech::SpeechFile;
 use anyhow::Result;
 
@@ -22,6 +24,74 @@ pub struct SpeechBank {
 }
 
 impl SpeechBank {
+    /// The bank of `files` from the cache when it holds exactly this one (same front
+    /// end, settings, files in the same order, sizes and times), else built and stored
+    /// there. A cache that cannot be written is one line, and training goes on.
+    pub fn cached(
+        files: &[&SpeechFile],
+        cfg: &FeatureConfig,
+        max_seconds: f64,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<SpeechBank> {
+        let mut key = cache::Key::new();
+        key.add(&embedding::fingerprint().to_le_bytes())
+            .add(&serde_json::to_vec(cfg)?)
+            .add(&max_seconds.to_le_bytes());
+        for f in files {
+            key.add_file(&f.path);
+        }
+        let key = key.value();
+        let path = cache::dir().map(|d| d.join(format!("speech-bank-{key:016x}.bin")));
+        if let Some(s) = path.as_ref().and_then(|p| cache::read(p, key)) {
+            if let Some(bank) = SpeechBank::from_stored(s, cfg) {
+                return Ok(bank);
+            }
+        }
+        let bank = SpeechBank::build(files, cfg, max_seconds, progress)?;
+        if let Some(p) = &path {
+            if let Err(e) = cache::write(p, key, &bank.to_stored()) {
+                eprintln!("Could not keep the speech bank in {} ({e}); the next run embeds the speech again", p.display());
+            }
+        }
+        Ok(bank)
+    }
+
+    fn to_stored(&self) -> cache::Stored {
+        cache::Stored {
+            header: vec![
+                self.frames as f64,
+                self.bins as f64,
+                self.seconds,
+                self.unreadable as f64,
+            ],
+            ints: self.starts.clone(),
+            floats: self.rows.clone(),
+        }
+    }
+
+    /// A stored bank, if it is whole and of these settings.
+    fn from_stored(s: cache::Stored, cfg: &FeatureConfig) -> Option<SpeechBank> {
+        let [frames, bins, seconds, unreadable] = s.header[..] else {
+            return None;
+        };
+        let (frames, bins) = (frames as usize, bins as usize);
+        if frames != cfg.n_frames() || bins != cfg.n_bins() || s.floats.len() % bins != 0 {
+            return None;
+        }
+        let rows = s.floats.len() / bins;
+        if s.ints.iter().any(|&st| st as usize + frames > rows) {
+            return None;
+        }
+        Some(SpeechBank {
+            rows: s.floats,
+            starts: s.ints,
+            frames,
+            bins,
+            seconds,
+            unreadable: unreadable as usize,
+        })
+    }
+
     /// Embeds `files` (up to `max_seconds` of audio, in the given order). A recording
     /// shorter than a window is seen as a stream sees it: after quiet.
     pub fn build(
@@ -112,5 +182,32 @@ mod tests {
         assert_eq!(b.starts, [0, 1, 2, 7]);
         assert_eq!(b.window(3), &[2.0; 6]);
         assert!(b.window(2).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_cached_bank_is_the_bank_and_other_settings_do_not_read_it() {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("LISTEN_CACHE_DIR", d.path());
+        let wav = d.path().join("talk.wav");
+        let x: Vec<f32> = (0..40_000).map(|i| (i as f32 * 0.05).sin() * 0.2).collect();
+        wav::write_wav(&wav, &x, 16_000).unwrap();
+        let f = SpeechFile {
+            path: wav.clone(),
+            group: "g".into(),
+            split: crate::learn::dataset::Split::Train,
+        };
+        let cfg = FeatureConfig::speech_embedding(1000);
+        let pb = indicatif::ProgressBar::hidden();
+        let a = SpeechBank::cached(&[&f], &cfg, 3600.0, &pb).unwrap();
+        let files: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(files.len(), 2, "the bank is kept beside the audio");
+        let b = SpeechBank::cached(&[&f], &cfg, 3600.0, &pb).unwrap();
+        assert_eq!((a.rows.clone(), a.starts.clone()), (b.rows, b.starts));
+        // Other settings, or the audio changed: a new bank, not the kept one.
+        let other = FeatureConfig::speech_embedding(400);
+        let c = SpeechBank::cached(&[&f], &other, 3600.0, &pb).unwrap();
+        assert_eq!(c.frames, other.n_frames());
+        assert_ne!(c.frames, a.frames);
+        std::env::remove_var("LISTEN_CACHE_DIR");
     }
 }
