@@ -279,3 +279,44 @@ impl SpeechFrontEnd {
         Vec::<f32>::try_from(y.to_kind(Kind::Float).flatten(0, -1)).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_weights_are_one_line_naming_set_up() {
+        let good = WEIGHTS.expect("built with the speech front end (scripts/setup)");
+        let cut = &good[..good.len() / 2];
+        for bytes in [&b"junk"[..], cut] {
+            let e = format!("{:#}", SpeechFrontEnd::from_bytes(bytes).err().unwrap());
+            assert!(e.contains("scripts/setup") && !e.contains('\n'), "{e}");
+        }
+        // A file of the right format without a tensor the network needs.
+        let st = safetensors::SafeTensors::deserialize(good).unwrap();
+        let kept: Vec<(String, tch::Tensor)> = st
+            .names()
+            .into_iter()
+            .filter(|n| *n != "conv7.bias")
+            .map(|n| {
+                (
+                    n.to_string(),
+                    Tensor::try_from(st.tensor(n).unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("fe.safetensors");
+        Tensor::write_safetensors(&kept, &p).unwrap();
+        let e = format!(
+            "{:#}",
+            SpeechFrontEnd::from_bytes(&std::fs::read(&p).unwrap())
+                .err()
+                .unwrap()
+        );
+        assert!(
+            e.contains("conv7.bias") && e.contains("scripts/setup"),
+            "{e}"
+        );
+    }
+}

@@ -75,7 +75,8 @@ impl SpeechBank {
             return None;
         };
         let (frames, bins) = (frames as usize, bins as usize);
-        if frames != cfg.n_frames() || bins != cfg.n_bins() || !s.floats.len().is_multiple_of(bins) {
+        if frames != cfg.n_frames() || bins != cfg.n_bins() || !s.floats.len().is_multiple_of(bins)
+        {
             return None;
         }
         let rows = s.floats.len() / bins;
