@@ -9,24 +9,27 @@ fn json_line(s: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
+/// `listen ARGS`, which must succeed: its last line of stdout as JSON.
+fn listen_json(args: &[&str]) -> serde_json::Value {
+    let o = run(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    json_line(&stdout(&o))
+}
+
+/// Trains on the espeak-ng words into `out` (seed 3, quiet, JSON) with `extra` options.
+fn train_tts(out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let data = tts_words().to_str().unwrap();
+    let mut args = vec!["--train", data, "--model", out.to_str().unwrap()];
+    args.extend(extra);
+    args.extend(["--seed", "3", "--json", "--quiet"]);
+    listen_json(&args)
+}
+
 #[test]
 fn a_tiny_model_learns_and_its_folder_is_complete() {
     let data = tts_words();
     let out = scratch("tiny-model").join("model");
-    let o = run(&[
-        "--train",
-        data.to_str().unwrap(),
-        "--model",
-        out.to_str().unwrap(),
-        "--epochs",
-        "15",
-        "--seed",
-        "3",
-        "--json",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v = json_line(&stdout(&o));
+    let v = train_tts(&out, &["--epochs", "15"]);
     let acc = v["test"]["accuracy"].as_f64().unwrap();
     // 5 labels (4 words + _silence_): chance is 0.2.
     assert!(
@@ -594,22 +597,7 @@ fn the_readmes_recording_flow_fine_tunes_on_two_speakers_and_a_few_takes() {
 fn an_embedding_head_learns_and_hears_words_in_a_stream() {
     let data = tts_words();
     let out = scratch("embedding-head").join("model");
-    let o = run(&[
-        "--train",
-        data.to_str().unwrap(),
-        "--arch",
-        "embedding-head",
-        "--model",
-        out.to_str().unwrap(),
-        "--epochs",
-        "12",
-        "--seed",
-        "3",
-        "--json",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v = json_line(&stdout(&o));
+    let v = train_tts(&out, &["--arch", "embedding-head", "--epochs", "12"]);
     let acc = v["test"]["accuracy"].as_f64().unwrap();
     assert!(acc >= 0.8, "test accuracy {acc}: {v}");
     let card: serde_json::Value =
@@ -619,31 +607,23 @@ fn an_embedding_head_learns_and_hears_words_in_a_stream() {
     assert_eq!(card["normalisation"]["mean"].as_array().unwrap().len(), 96);
     assert!(card["parameters"].as_i64().unwrap() <= 250_000);
 
-    let clip = data.join("left/tts0_nohash_0.wav");
-    let o = run(&[
+    let (clip, model) = (data.join("left/tts0_nohash_0.wav"), out.to_str().unwrap());
+    let p = listen_json(&[
         "--predict",
         clip.to_str().unwrap(),
         "--model",
-        out.to_str().unwrap(),
+        model,
         "--json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        json_line(&stdout(&o))["probabilities"]
-            .as_object()
-            .unwrap()
-            .len(),
-        5
-    );
-    let o = run(&[
+    assert_eq!(p["probabilities"].as_object().unwrap().len(), 5);
+    let r = listen_json(&[
         "--evaluate",
         data.to_str().unwrap(),
         "--model",
-        out.to_str().unwrap(),
+        model,
         "--json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(json_line(&stdout(&o))["accuracy"].as_f64().unwrap() > 0.8);
+    assert!(r["accuracy"].as_f64().unwrap() > 0.8, "{r}");
 
     let dir = scratch("embedding-head-stream");
     let words = ["left", "up", "right", "down", "left", "right"];
