@@ -134,6 +134,19 @@ impl NoiseBank {
         self.parts[0].is_empty()
     }
 
+    /// A hash of every sample: caches of work made with this noise are keyed by it.
+    pub fn fingerprint(&self) -> u64 {
+        let mut bytes = vec![self.synthetic as u8];
+        for part in &self.parts {
+            for rec in part {
+                bytes.extend_from_slice(&(rec.len() as u64).to_le_bytes());
+                rec.iter()
+                    .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+            }
+        }
+        crate::util::stable_hash(&bytes)
+    }
+
     /// A random `len`-sample window of noise from the given split's part.
     pub fn window(&self, split: Split, rng: &mut Rng, len: usize) -> Vec<f32> {
         let part = &self.parts[split as usize];

@@ -7,9 +7,10 @@
 //! the crop pools and, per mining round, its figures for the card.
 use crate::audio::features::{FeatureConfig, FeatureExtractor, FeatureKind, Normalisation};
 use crate::audio::wav::{self, rms};
+use crate::learn::augment::NoiseBank;
 use crate::learn::dataset::Split;
 use crate::learn::speech::{self, CropPool, SpeechFile, SpeechScan};
-use crate::learn::speech_bank::SpeechBank;
+use crate::learn::speech_bank::{Room, SpeechBank};
 use crate::model::Model;
 use crate::util::Rng;
 use anyhow::Result;
@@ -67,6 +68,7 @@ impl Negatives {
         commands: &[String],
         cfg: &FeatureConfig,
         seed: u64,
+        noise: &NoiseBank,
         progress: impl Fn(u64) -> indicatif::ProgressBar,
     ) -> Result<Negatives> {
         let scan = speech::scan(dir, commands)?;
@@ -80,7 +82,11 @@ impl Negatives {
         let bank = if embedded {
             rng.shuffle(&mut train);
             let pb = progress(train.len() as u64);
-            let b = SpeechBank::cached(&train, cfg, BANK_SECONDS, &pb)?;
+            let room = Room {
+                noise,
+                seed: seed ^ 0x726f_6f6d,
+            };
+            let b = SpeechBank::cached(&train, cfg, BANK_SECONDS, &room, &pb)?;
             pb.finish_and_clear();
             Some(Arc::new(b))
         } else {

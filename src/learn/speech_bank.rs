@@ -6,9 +6,12 @@
 //! (seconds, where re-embedding 4 h took a minute).
 use crate::audio::embedding;
 use crate::audio::features::{FeatureConfig, FeatureExtractor};
-use crate::audio::wav;
+use crate::audio::wav::{self, rms};
+use crate::learn::augment::NoiseBank;
 use crate::learn::cache;
+use crate::learn::dataset::Split;
 use crate::learn::speech::SpeechFile;
+use crate::util::Rng;
 use anyhow::Result;
 
 pub struct SpeechBank {
@@ -23,6 +26,36 @@ pub struct SpeechBank {
     pub unreadable: usize,
 }
 
+/// Changes whenever [`Room::present`] does, so that no bank made otherwise is read.
+const ROOM_VERSION: &[u8] = b"room-1";
+
+/// How a stream presents an utterance (`--make-stream --speech`): after 0.3-1.5 s of
+/// quiet (at least a window's worth in all), at -30 to -16 dBFS, over background noise
+/// at -60 to -35 dBFS. The bank sees talk as listeners hear it: the onset of an
+/// utterance after a pause is what a command said alone looks like.
+pub struct Room<'a> {
+    pub noise: &'a NoiseBank,
+    pub seed: u64,
+}
+
+impl Room<'_> {
+    fn present(&self, x: &[f32], window: usize, rng: &mut Rng) -> Vec<f32> {
+        let sr = wav::SAMPLE_RATE as f32;
+        let pause = (rng.range(0.3, 1.5) * sr) as usize;
+        let pause = pause.max(window.saturating_sub(x.len()));
+        let mut y = vec![0.0; pause];
+        let g = 10f32.powf(rng.range(-30.0, -16.0) / 20.0) / rms(x).max(1e-6);
+        y.extend(x.iter().map(|v| v * g));
+        if !self.noise.is_empty() {
+            let n = self.noise.window(Split::Train, rng, y.len());
+            let k = 10f32.powf(rng.range(-60.0, -35.0) / 20.0) / rms(&n).max(1e-6);
+            y.iter_mut().zip(&n).for_each(|(a, b)| *a += k * b);
+        }
+        y.iter_mut().for_each(|v| *v = v.clamp(-1.0, 1.0));
+        y
+    }
+}
+
 impl SpeechBank {
     /// The bank of `files` from the cache when it holds exactly this one (same front
     /// end, settings, files in the same order, sizes and times), else built and stored
@@ -31,12 +64,16 @@ impl SpeechBank {
         files: &[&SpeechFile],
         cfg: &FeatureConfig,
         max_seconds: f64,
+        room: &Room,
         progress: &indicatif::ProgressBar,
     ) -> Result<SpeechBank> {
         let mut key = cache::Key::new();
         key.add(&embedding::fingerprint().to_le_bytes())
             .add(&serde_json::to_vec(cfg)?)
-            .add(&max_seconds.to_le_bytes());
+            .add(&max_seconds.to_le_bytes())
+            .add(&room.noise.fingerprint().to_le_bytes())
+            .add(&room.seed.to_le_bytes())
+            .add(ROOM_VERSION);
         for f in files {
             key.add_file(&f.path);
         }
@@ -47,7 +84,7 @@ impl SpeechBank {
                 return Ok(bank);
             }
         }
-        let bank = SpeechBank::build(files, cfg, max_seconds, progress)?;
+        let bank = SpeechBank::build(files, cfg, max_seconds, room, progress)?;
         if let Some(p) = &path {
             if let Err(e) = cache::write(p, key, &bank.to_stored()) {
                 eprintln!("Could not keep the speech bank in {} ({e}); the next run embeds the speech again", p.display());
@@ -93,14 +130,16 @@ impl SpeechBank {
         })
     }
 
-    /// Embeds `files` (up to `max_seconds` of audio, in the given order). A recording
-    /// shorter than a window is seen as a stream sees it: after quiet.
+    /// Embeds `files` (up to `max_seconds` of audio, in the given order), each as a
+    /// stream presents it ([`Room::present`]).
     pub fn build(
         files: &[&SpeechFile],
         cfg: &FeatureConfig,
         max_seconds: f64,
+        room: &Room,
         progress: &indicatif::ProgressBar,
     ) -> Result<SpeechBank> {
+        let mut rng = Rng::new(room.seed);
         let mut fe = FeatureExtractor::new(cfg)?;
         let (frames, bins) = (cfg.n_frames(), cfg.n_bins());
         let mut bank = SpeechBank {
@@ -116,17 +155,13 @@ impl SpeechBank {
             if bank.seconds >= max_seconds {
                 break;
             }
-            let Ok(mut x) = wav::read_mono_16k(&f.path, 120.0) else {
+            let Ok(x) = wav::read_mono_16k(&f.path, 120.0) else {
                 // Already named when the crop pool was read from the same files.
                 bank.unreadable += 1;
                 continue;
             };
             bank.seconds += x.len() as f64 / wav::SAMPLE_RATE as f64;
-            if x.len() < cfg.clip_samples {
-                let mut padded = vec![0.0; cfg.clip_samples - x.len()];
-                padded.extend_from_slice(&x);
-                x = padded;
-            }
+            let x = room.present(&x, cfg.clip_samples, &mut rng);
             bank.push(&fe.compute(&x));
         }
         Ok(bank)
@@ -199,16 +234,28 @@ mod tests {
         };
         let cfg = FeatureConfig::speech_embedding(1000);
         let pb = indicatif::ProgressBar::hidden();
-        let a = SpeechBank::cached(&[&f], &cfg, 3600.0, &pb).unwrap();
+        let noise = NoiseBank::synthetic();
+        let room = Room {
+            noise: &noise,
+            seed: 1,
+        };
+        let a = SpeechBank::cached(&[&f], &cfg, 3600.0, &room, &pb).unwrap();
         let files: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(files.len(), 2, "the bank is kept beside the audio");
-        let b = SpeechBank::cached(&[&f], &cfg, 3600.0, &pb).unwrap();
+        let b = SpeechBank::cached(&[&f], &cfg, 3600.0, &room, &pb).unwrap();
         assert_eq!((a.rows.clone(), a.starts.clone()), (b.rows, b.starts));
         // Other settings, or the audio changed: a new bank, not the kept one.
         let other = FeatureConfig::speech_embedding(400);
-        let c = SpeechBank::cached(&[&f], &other, 3600.0, &pb).unwrap();
+        let c = SpeechBank::cached(&[&f], &other, 3600.0, &room, &pb).unwrap();
         assert_eq!(c.frames, other.n_frames());
         assert_ne!(c.frames, a.frames);
+        let elsewhere = Room {
+            noise: &noise,
+            seed: 2,
+        };
+        let e = SpeechBank::cached(&[&f], &cfg, 3600.0, &elsewhere, &pb).unwrap();
+        assert_ne!(e.rows, a.rows, "another room is another bank");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 4);
         std::env::remove_var("LISTEN_CACHE_DIR");
     }
 }

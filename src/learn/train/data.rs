@@ -69,7 +69,7 @@ pub(super) fn prepare(opts: &TrainOptions, plan: &Plan) -> Result<Data> {
     let (decoded, mut skipped) = dataset::load_clips(&paths, &plan.features, opts.threads, &pb);
     pb.finish_and_clear();
     let noise = load_noise(&scan, &mut skipped);
-    let negatives = load_negatives(opts, &labels, &plan.features, &mut skipped)?;
+    let negatives = load_negatives(opts, &labels, &plan.features, &noise, &mut skipped)?;
     report_skipped(
         &skipped,
         paths.len() + scan.noise_files.len() + negatives.as_ref().map_or(0, |n| n.scan.files.len()),
@@ -168,6 +168,7 @@ fn load_negatives(
     opts: &TrainOptions,
     labels: &[String],
     features: &FeatureConfig,
+    noise: &NoiseBank,
     skipped: &mut Vec<String>,
 ) -> Result<Option<Negatives>> {
     let Some(dir) = &opts.negatives else {
@@ -185,7 +186,7 @@ fn load_negatives(
             "Embedding speech {bar:30} {pos}/{len} recordings",
         )
     };
-    let n = Negatives::load(dir, &commands, features, opts.seed, bar)?;
+    let n = Negatives::load(dir, &commands, features, opts.seed, noise, bar)?;
     log(
         opts.quiet,
         format!(
