@@ -179,7 +179,8 @@ struct Args {
     #[arg(long, value_name = "cpu|cuda", help_heading = "--train")]
     compute: Option<String>,
     /// Network: tcresnet (97,218 parameters for 10 labels; the default without
-    /// --negatives), tcresnet-wide (218,346; the default with --negatives) or tutorial
+    /// --negatives), tcresnet-wide (218,346; the default with --negatives),
+    /// embedding-head (175,562, on Google's speech embedding; see README) or tutorial
     /// (the tutorial's 29.5M CNN).
     #[arg(long, help_heading = "--train")]
     arch: Option<String>,
