@@ -26,7 +26,7 @@ pub const HARD_MAX: usize = 6_000;
 pub const MINE_THRESHOLD: f32 = 0.3;
 /// Share of command examples mixed over speech.
 pub const OVER_SPEECH_SHARE: f32 = 0.25;
-/// How far the mining window moves, in feature frames (10 ms each).
+/// How far the mining window moves.
 const MINE_HOP_MS: usize = 100;
 /// Seconds of training speech each mining round runs over.
 const MINE_SECONDS: f64 = 4.0 * 3600.0;

@@ -132,7 +132,7 @@ impl SpeechBank {
 
     /// Embeds `files` (up to `max_seconds` of audio, in the given order), each as a
     /// stream presents it ([`Room::present`]).
-    pub fn build(
+    fn build(
         files: &[&SpeechFile],
         cfg: &FeatureConfig,
         max_seconds: f64,

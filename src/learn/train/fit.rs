@@ -97,17 +97,15 @@ struct Sources {
     /// mined items are its windows.
     bank: Option<Arc<SpeechBank>>,
     hard_windows: Arc<Vec<u32>>,
-    /// Mining rounds so far: mined windows of an older round are other windows.
-    hard_round: usize,
 }
 
 /// Augmented examples' features, kept across epochs. With the speech embedding a
 /// window's features cost ~6 ms (the network), 100 times the head's training step, so
-/// each clip is augmented in a few variants once and an epoch draws among them;
-/// speech crops and mined windows are one variant each (there are thousands of them).
+/// each clip is augmented in a few variants once and an epoch draws among them
+/// (speech and mined windows come from the speech bank, already embedded).
 #[derive(Default)]
 struct Memo {
-    map: HashMap<(u8, usize, usize, usize), Arc<Vec<f32>>>,
+    map: HashMap<(u8, usize, usize), Arc<Vec<f32>>>,
 }
 
 /// Variants kept per training clip and partial word; `_silence_` examples kept.
@@ -115,15 +113,15 @@ const MEMO_VARIANTS: usize = 4;
 const MEMO_SILENCES: usize = 1024;
 
 impl Memo {
-    /// The key of one draw of `item`: which variant of it this epoch uses.
-    fn key(item: Item, hard_round: usize, rng: &mut Rng) -> (u8, usize, usize, usize) {
+    /// The key of one draw of `item`: which variant of it this epoch uses (None:
+    /// speech and mined crops, drawn fresh, as without a bank).
+    fn key(item: Item, rng: &mut Rng) -> Option<(u8, usize, usize)> {
         let v = rng.below(MEMO_VARIANTS);
         match item {
-            Item::Clip(i) => (0, i, v, 0),
-            Item::Partial(i) => (1, i, v, 0),
-            Item::Silence => (2, rng.below(MEMO_SILENCES), 0, 0),
-            Item::Speech(i) => (3, i, 0, 0),
-            Item::Hard(i) => (4, i, 0, hard_round),
+            Item::Clip(i) => Some((0, i, v)),
+            Item::Partial(i) => Some((1, i, v)),
+            Item::Silence => Some((2, rng.below(MEMO_SILENCES), 0)),
+            Item::Speech(_) | Item::Hard(_) => None,
         }
     }
 }
@@ -154,7 +152,6 @@ pub(super) fn fit(
         unknown: data.unknown.unwrap_or(0),
         memo: (plan.features.kind == FeatureKind::SpeechEmbedding)
             .then(|| Arc::new(Mutex::new(Memo::default()))),
-        hard_round: 0,
         bank: None,
         hard_windows: Arc::new(Vec::new()),
     };
@@ -182,7 +179,6 @@ pub(super) fn fit(
             mining::round_if_due(opts, epoch, n, model, &inputs.norm)?;
             sources.pool = n.pool.clone();
             sources.hard = n.hard.clone();
-            sources.hard_round = n.rounds.len();
             sources.bank = n.bank.clone();
             sources.hard_windows = n.hard_windows.clone();
         }
@@ -438,49 +434,7 @@ fn spawn_batches(
             let mut xs = Vec::with_capacity(chunk.len() * frames * bins);
             let mut ys = Vec::with_capacity(chunk.len());
             for item in chunk {
-                let banked = match (&src.bank, *item) {
-                    (Some(b), Item::Speech(i)) => Some(b.window(i)),
-                    (Some(b), Item::Hard(i)) => Some(b.window(src.hard_windows[i] as usize)),
-                    _ => None,
-                };
-                let (f, y) = match (banked, &src.memo) {
-                    (Some(w), _) => {
-                        let mut f = w.to_vec();
-                        src.norm.apply(&mut f);
-                        (f, src.unknown)
-                    }
-                    (None, memo) => match memo {
-                        Some(memo) => {
-                            let key = Memo::key(*item, src.hard_round, &mut rng);
-                            let kept = memo
-                                .lock()
-                                .map_err(|_| anyhow::anyhow!("feature memo poisoned"))?
-                                .map
-                                .get(&key)
-                                .cloned();
-                            match kept {
-                                Some(f) => (f.to_vec(), label_of(&src, *item)),
-                                None => {
-                                    let (wave, y) = example(&src, &unknown_aug, *item, &mut rng);
-                                    let mut f = fe.compute(&wave);
-                                    src.norm.apply(&mut f);
-                                    memo.lock()
-                                        .map_err(|_| anyhow::anyhow!("feature memo poisoned"))?
-                                        .map
-                                        .insert(key, Arc::new(f.clone()));
-                                    (f, y)
-                                }
-                            }
-                        }
-                        None => {
-                            let (wave, y) = example(&src, &unknown_aug, *item, &mut rng);
-                            let mut f = fe.compute(&wave);
-                            src.norm.apply(&mut f);
-                            augment::spec_augment(&mut f, frames, bins, &mut rng, &src.augment);
-                            (f, y)
-                        }
-                    },
-                };
+                let (f, y) = item_features(&src, &mut fe, &unknown_aug, *item, &mut rng)?;
                 xs.extend(f);
                 ys.push(y as i64);
             }
@@ -491,6 +445,54 @@ fn spawn_batches(
         Ok(())
     });
     (rx, producer)
+}
+
+/// One item's normalised features and label: a speech bank's window as it is, a kept
+/// variant (frozen front end), or a fresh draw augmented and computed.
+fn item_features(
+    src: &Sources,
+    fe: &mut FeatureExtractor,
+    unknown_aug: &AugmentConfig,
+    item: Item,
+    rng: &mut Rng,
+) -> Result<(Vec<f32>, usize)> {
+    let banked = match (&src.bank, item) {
+        (Some(b), Item::Speech(i)) => Some(b.window(i)),
+        (Some(b), Item::Hard(i)) => Some(b.window(src.hard_windows[i] as usize)),
+        _ => None,
+    };
+    if let Some(w) = banked {
+        let mut f = w.to_vec();
+        src.norm.apply(&mut f);
+        return Ok((f, src.unknown));
+    }
+    let poisoned = || anyhow::anyhow!("feature memo poisoned");
+    let kept = src
+        .memo
+        .as_ref()
+        .and_then(|m| Memo::key(item, rng).map(|k| (m, k)));
+    if let Some((memo, key)) = &kept {
+        if let Some(f) = memo.lock().map_err(|_| poisoned())?.map.get(key) {
+            return Ok((f.to_vec(), label_of(src, item)));
+        }
+    }
+    let (wave, y) = example(src, unknown_aug, item, rng);
+    let mut f = fe.compute(&wave);
+    src.norm.apply(&mut f);
+    match kept {
+        Some((memo, key)) => {
+            memo.lock()
+                .map_err(|_| poisoned())?
+                .map
+                .insert(key, Arc::new(f.clone()));
+        }
+        None if src.memo.is_none() => {
+            let (frames, bins) = (src.features.n_frames(), src.features.n_bins());
+            augment::spec_augment(&mut f, frames, bins, rng, &src.augment);
+        }
+        None => {}
+    }
+    Ok((f, y))
 }
 
 /// The label `example` gives `item`.
