@@ -167,9 +167,16 @@ impl Model {
         self.vs.device()
     }
 
-    /// Logits for normalised features `[batch, frames, bins]`.
+    /// Logits for normalised features `[batch, frames, bins]` (an ensemble's are the
+    /// log of its members' mean probabilities).
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.net.forward_t(xs, train)
+    }
+
+    /// Each member's logits (one tensor unless the architecture is an ensemble), for a
+    /// loss per member.
+    pub fn member_logits(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
+        self.net.member_logits(xs, train)
     }
 
     /// Softmax probabilities for `n` feature blocks (normalised, row-major), `[n][labels]`.
@@ -226,7 +233,7 @@ impl Model {
                     .get(name)
                     .ok_or_else(|| anyhow!("{}: has no tensor '{name}'", base.source))?
                     .to_device(device);
-                if name.starts_with(&format!("{head}.")) {
+                if name.rsplit('.').nth(1) == Some(head) {
                     // The output layer: one row per label.
                     for (i, r) in rows.iter().enumerate() {
                         if let Some(r) = r {
@@ -405,6 +412,55 @@ mod tests {
         wrong.normalisation = m.card.normalisation.clone();
         let e = ModelCard::parse(&serde_json::to_vec(&wrong).unwrap(), "m").unwrap_err();
         assert!(format!("{e}").contains("not speech embeddings"), "{e}");
+    }
+
+    #[test]
+    fn an_ensemble_averages_its_members_probabilities_and_grows_member_by_member() {
+        let arch = Arch::by_name("embedding-head-x3").unwrap();
+        tch::manual_seed(5);
+        let mut base = Model::new(card(arch.clone(), 4), Device::Cpu).unwrap();
+        assert!(base.card.parameters <= 250_000, "{}", base.card.parameters);
+        base.source = "base".into();
+        let f = &base.card.features;
+        let x = Tensor::randn(
+            [3, f.n_frames() as i64, f.n_bins() as i64],
+            (Kind::Float, Device::Cpu),
+        );
+        let members = base.member_logits(&x, false);
+        assert_eq!(members.len(), 3);
+        let mean: Tensor = members
+            .iter()
+            .map(|l| l.softmax(-1, Kind::Float))
+            .sum::<Tensor>()
+            / 3.0;
+        let p = base.forward_t(&x, false).softmax(-1, Kind::Float);
+        assert!((p - &mean).abs().max().double_value(&[]) < 1e-5);
+        // The members differ: an ensemble of copies would be one model.
+        let spread = (&members[0] - &members[1]).abs().max().double_value(&[]);
+        assert!(spread > 1e-3, "{spread}");
+        // Growing keeps each member's rows for the labels it had.
+        let mut labels = base.card.labels.clone();
+        labels.push("lights".into());
+        let grown = Model::grow_from(&base, labels, Device::Cpu).unwrap();
+        for (a, b) in members.iter().zip(grown.member_logits(&x, false)) {
+            let diff = (a - b.narrow(1, 0, 4)).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "{diff}");
+        }
+    }
+
+    #[test]
+    fn a_single_head_card_reads_and_writes_as_before_ensembles() {
+        let one = Arch::by_name("embedding-head").unwrap();
+        let json = serde_json::to_string(&one).unwrap();
+        assert!(!json.contains("members"), "{json}");
+        let old = r#"{"name":"embedding_head","channels":[64,96,128],"kernel":3,"dropout":0.3}"#;
+        assert_eq!(serde_json::from_str::<Arch>(old).unwrap(), one);
+        let three = Arch::by_name("embedding-head-x3").unwrap();
+        let back: Arch = serde_json::from_str(&serde_json::to_string(&three).unwrap()).unwrap();
+        assert_eq!(back, three);
+        assert!(three
+            .describe()
+            .starts_with("embedding-head-x3 (3 members of"));
     }
 
     #[test]

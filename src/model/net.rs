@@ -22,11 +22,24 @@ pub enum Arch {
     /// A small head over Google's speech embedding (one 96-number frame every 80 ms):
     /// TC-ResNet blocks over the embeddings, then a dense layer over the flattened
     /// result, so that the head knows where in its window a word ends.
+    /// `members` such heads side by side, trained each on its own loss and averaged in
+    /// probability: an ensemble that keeps one member's learned-by-heart quirks from
+    /// firing alone.
     EmbeddingHead {
         channels: Vec<i64>,
         kernel: i64,
         dropout: f64,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        members: i64,
     },
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn is_one(n: &i64) -> bool {
+    *n == 1
 }
 
 impl Arch {
@@ -43,9 +56,16 @@ impl Arch {
                 channels: vec![64, 96, 128],
                 kernel: 3,
                 dropout: 0.3,
+                members: 1,
+            }),
+            "embedding-head-x3" => Ok(Arch::EmbeddingHead {
+                channels: vec![40, 64, 80],
+                kernel: 3,
+                dropout: 0.3,
+                members: 3,
             }),
             other => {
-                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide, embedding-head or tutorial)")
+                bail!("unknown architecture '{other}' (try tcresnet, tcresnet-wide, embedding-head, embedding-head-x3 or tutorial)")
             }
         }
     }
@@ -74,11 +94,22 @@ impl Arch {
             }
             Arch::Tutorial => "tutorial (the tutorial's CNN)".to_string(),
             Arch::EmbeddingHead {
-                channels, kernel, ..
+                channels,
+                kernel,
+                members,
+                ..
             } => {
                 let ch: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+                let named = ["embedding-head", "embedding-head-x3"]
+                    .into_iter()
+                    .find(|n| Arch::by_name(n).ok().as_ref() == Some(self))
+                    .unwrap_or("embedding-head");
+                let times = match members {
+                    1 => String::new(),
+                    n => format!("{n} members of "),
+                };
                 format!(
-                    "embedding-head (channels {}, kernel {kernel}) on Google's speech embedding",
+                    "{named} ({times}channels {}, kernel {kernel}) on Google's speech embedding",
                     ch.join("-")
                 )
             }
@@ -127,6 +158,43 @@ impl ConvBn {
     }
 }
 
+pub(super) struct Head {
+    stem: ConvBn,
+    blocks: Vec<ResBlock>,
+    dropout: f64,
+    fc: nn::Linear,
+}
+
+impl Head {
+    fn new(
+        root: &nn::Path,
+        channels: &[i64],
+        kernel: i64,
+        dropout: f64,
+        frames: i64,
+        bins: i64,
+        n_labels: i64,
+    ) -> Result<Head> {
+        let (stem, blocks) = residual_tower(root, "embedding_head", channels, kernel, bins)?;
+        // Each block halves time (padding k/2, stride 2).
+        let steps = (0..blocks.len()).fold(frames, |t, _| (t + 2 * (kernel / 2) - kernel) / 2 + 1);
+        let last = *channels.last().unwrap_or(&1);
+        Ok(Head {
+            stem,
+            blocks,
+            dropout,
+            fc: nn::linear(root / "fc", last * steps, n_labels, Default::default()),
+        })
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        residual_forward(&self.stem, &self.blocks, xs, train)
+            .flatten(1, -1)
+            .dropout(self.dropout, train)
+            .apply(&self.fc)
+    }
+}
+
 pub(super) struct ResBlock {
     a: ConvBn,
     b: ConvBn,
@@ -140,12 +208,7 @@ pub(super) enum Net {
         dropout: f64,
         fc: nn::Linear,
     },
-    Head {
-        stem: ConvBn,
-        blocks: Vec<ResBlock>,
-        dropout: f64,
-        fc: nn::Linear,
-    },
+    Heads(Vec<Head>),
     Tutorial {
         conv1: nn::Conv2D,
         conv2: nn::Conv2D,
@@ -181,19 +244,30 @@ impl Net {
                 channels,
                 kernel,
                 dropout,
+                members,
             } => {
-                let (stem, blocks) =
-                    residual_tower(root, "embedding_head", channels, *kernel, bins)?;
-                // Each block halves time (padding k/2, stride 2).
-                let steps =
-                    (0..blocks.len()).fold(frames, |t, _| (t + 2 * (kernel / 2) - kernel) / 2 + 1);
-                let last = *channels.last().unwrap_or(&1);
-                Net::Head {
-                    stem,
-                    blocks,
-                    dropout: *dropout,
-                    fc: nn::linear(root / "fc", last * steps, n_labels, Default::default()),
+                if !(1..=8).contains(members) {
+                    bail!("embedding head settings are invalid: {members} members (1 to 8)");
                 }
+                // One member keeps the names of the heads trained before ensembles.
+                let member = |i: i64| match members {
+                    1 => root.clone(),
+                    _ => root / format!("member{i}"),
+                };
+                let heads = (0..*members)
+                    .map(|i| {
+                        Head::new(
+                            &member(i),
+                            channels,
+                            *kernel,
+                            *dropout,
+                            frames,
+                            bins,
+                            n_labels,
+                        )
+                    })
+                    .collect::<Result<_>>()?;
+                Net::Heads(heads)
             }
             Arch::Tutorial => Net::Tutorial {
                 conv1: nn::conv2d(root / "conv1", 1, 64, 3, Default::default()),
@@ -216,15 +290,13 @@ impl Net {
                 .mean_dim(&[2i64][..], false, Kind::Float)
                 .dropout(*dropout, train)
                 .apply(fc),
-            Net::Head {
-                stem,
-                blocks,
-                dropout,
-                fc,
-            } => residual_forward(stem, blocks, xs, train)
-                .flatten(1, -1)
-                .dropout(*dropout, train)
-                .apply(fc),
+            Net::Heads(heads) if heads.len() == 1 => heads[0].forward_t(xs, train),
+            Net::Heads(heads) => ensemble(
+                &heads
+                    .iter()
+                    .map(|h| h.forward_t(xs, train))
+                    .collect::<Vec<_>>(),
+            ),
             Net::Tutorial {
                 conv1,
                 conv2,
@@ -244,6 +316,26 @@ impl Net {
                 .relu()
                 .dropout(0.5, train)
                 .apply(fc2),
+        }
+    }
+}
+
+impl Net {
+    pub(super) fn member_logits(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
+        match self {
+            Net::Heads(heads) => heads.iter().map(|h| h.forward_t(xs, train)).collect(),
+            _ => vec![self.forward_t(xs, train)],
+        }
+    }
+}
+
+/// Members' logits -> the log of their mean probabilities (one member: its logits).
+pub fn ensemble(logits: &[Tensor]) -> Tensor {
+    match logits {
+        [one] => one.shallow_clone(),
+        _ => {
+            let p: Vec<Tensor> = logits.iter().map(|l| l.softmax(-1, Kind::Float)).collect();
+            (Tensor::stack(&p, 0).mean_dim(&[0i64][..], false, Kind::Float) + 1e-12).log()
         }
     }
 }
