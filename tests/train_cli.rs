@@ -655,3 +655,61 @@ fn an_embedding_head_learns_and_hears_words_in_a_stream() {
     assert!(hits >= 5, "heard {hits} of 6: {heard:?}");
     assert!(heard.len() <= 7, "false alarms: {heard:?}");
 }
+
+/// The clip variants of a head's training (augmented clips through the frozen front
+/// end) are kept on disk, and a run that reads them trains exactly the model a run that
+/// computes them does; another seed is other work, under another key.
+#[test]
+fn kept_clip_variants_train_the_same_model_as_fresh_ones() {
+    let cache = scratch("variant-cache");
+    let train = |name: &str, seed: &str| -> Vec<u8> {
+        let out = scratch(name).join("model");
+        let data = tts_words().to_str().unwrap();
+        let o = std::process::Command::new(bin())
+            .args(["--train", data, "--model", out.to_str().unwrap()])
+            .args([
+                "--arch",
+                "embedding-head-x3",
+                "--epochs",
+                "3",
+                "--seed",
+                seed,
+            ])
+            .arg("--quiet")
+            .env("LISTEN_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out.join("model.safetensors")).unwrap()
+    };
+    let kept = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("clip-variants-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let fresh = train("variants-fresh", "3");
+    assert_eq!(kept().len(), 1, "{:?}", kept());
+    let stamp = std::fs::metadata(cache.join(&kept()[0]))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let read = train("variants-read", "3");
+    assert!(
+        fresh == read,
+        "the model trained from kept variants differs"
+    );
+    let again = std::fs::metadata(cache.join(&kept()[0]))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(
+        stamp, again,
+        "nothing new to keep: the file is not rewritten"
+    );
+    train("variants-other-seed", "4");
+    assert_eq!(kept().len(), 2, "{:?}", kept());
+}

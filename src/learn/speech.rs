@@ -203,6 +203,16 @@ impl CropPool {
         );
     }
 
+    /// A hash of every crop, for cache keys of work made from them.
+    pub fn fingerprint(&self) -> u64 {
+        let mut key = crate::learn::cache::Key::new();
+        for c in &self.crops {
+            let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_le_bytes()).collect();
+            key.add(&bytes);
+        }
+        key.value()
+    }
+
     pub fn get(&self, i: usize) -> Vec<f32> {
         self.crops[i].iter().map(|&v| v as f32 / 32767.0).collect()
     }

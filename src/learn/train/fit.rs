@@ -8,8 +8,10 @@ use super::data::{Data, NEGATIVE_DRAWS};
 use super::inputs::Inputs;
 use super::plan::Plan;
 use super::{log, mining, progress, TrainOptions};
+use crate::audio::embedding;
 use crate::audio::features::{FeatureConfig, FeatureExtractor, FeatureKind, Normalisation};
 use crate::learn::augment::{self, AugmentConfig, NoiseBank};
+use crate::learn::cache;
 use crate::learn::dataset::Split;
 use crate::learn::negatives;
 use crate::learn::plots;
@@ -19,6 +21,7 @@ use crate::model::Model;
 use crate::util::Rng;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -99,18 +102,26 @@ struct Sources {
     hard_windows: Arc<Vec<u32>>,
 }
 
-/// Augmented examples' features, kept across epochs. With the speech embedding a
-/// window's features cost ~6 ms (the network), 100 times the head's training step, so
-/// each clip is augmented in a few variants once and an epoch draws among them
-/// (speech and mined windows come from the speech bank, already embedded).
-#[derive(Default)]
+/// Augmented examples' features, kept across epochs and runs. With the speech
+/// embedding a window's features cost ~6 ms (the network), 100 times the head's
+/// training step, so each clip is augmented in a few variants once and an epoch draws
+/// among them (speech and mined windows come from the speech bank, already embedded).
+/// A variant depends only on the seed and its key, never on the order of the draws, so
+/// the variants kept on disk (under a key of all that made them) are those a run
+/// without them would make.
 struct Memo {
     map: HashMap<(u8, usize, usize), Arc<Vec<f32>>>,
+    seed: u64,
+    /// The cache file and its key; how many variants were read from it.
+    file: Option<(PathBuf, u64)>,
+    loaded: usize,
 }
 
 /// Variants kept per training clip and partial word; `_silence_` examples kept.
 const MEMO_VARIANTS: usize = 4;
 const MEMO_SILENCES: usize = 1024;
+/// Changes whenever what a variant holds changes for the same inputs.
+const MEMO_VERSION: &[u8] = b"clip-variants-1";
 
 impl Memo {
     /// The key of one draw of `item`: which variant of it this epoch uses (None:
@@ -122,6 +133,95 @@ impl Memo {
             Item::Partial(i) => Some((1, i, v)),
             Item::Silence => Some((2, rng.below(MEMO_SILENCES), 0)),
             Item::Speech(_) | Item::Hard(_) => None,
+        }
+    }
+
+    /// The random draws of one variant: from the seed and its key alone.
+    fn rng(&self, key: (u8, usize, usize)) -> Rng {
+        let mut k = cache::Key::new();
+        k.add(&self.seed.to_le_bytes())
+            .add(&[key.0])
+            .add(&(key.1 as u64).to_le_bytes())
+            .add(&(key.2 as u64).to_le_bytes());
+        Rng::new(k.value())
+    }
+
+    /// The variants kept by an earlier run of the same inputs, if any.
+    fn open(opts: &TrainOptions, data: &Data, src: &Sources) -> Result<Memo> {
+        let mut key = cache::Key::new();
+        key.add(MEMO_VERSION)
+            .add(&embedding::fingerprint().to_le_bytes())
+            .add(&serde_json::to_vec(&src.features)?)
+            .add(&serde_json::to_vec(&opts.augment)?)
+            .add(&opts.seed.to_le_bytes())
+            .add(&src.noise.fingerprint().to_le_bytes())
+            .add(&src.pool.fingerprint().to_le_bytes())
+            .add(&(MEMO_VARIANTS as u64).to_le_bytes())
+            .add(&(MEMO_SILENCES as u64).to_le_bytes());
+        for c in data.kept.iter().filter(|c| c.split == Split::Train) {
+            key.add_file(&c.path).add(&(c.label as u64).to_le_bytes());
+        }
+        let key = key.value();
+        let file = cache::dir().map(|d| (d.join(format!("clip-variants-{key:016x}.bin")), key));
+        let per = (src.features.n_frames() * src.features.n_bins()) as u32;
+        let map: HashMap<_, _> = file
+            .as_ref()
+            .and_then(|(p, k)| cache::read(p, *k))
+            .filter(|s| {
+                let n = s.ints.len() / 3;
+                s.header == [per as f64]
+                    && s.ints.len() == 3 * n
+                    && s.floats.len() == n * per as usize
+            })
+            .map(|s| {
+                s.ints
+                    .chunks_exact(3)
+                    .zip(s.floats.chunks_exact(per as usize))
+                    .map(|(k, f)| {
+                        (
+                            (k[0] as u8, k[1] as usize, k[2] as usize),
+                            Arc::new(f.to_vec()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Memo {
+            loaded: map.len(),
+            map,
+            seed: opts.seed,
+            file,
+        })
+    }
+
+    /// Keeps the variants on disk when this run made new ones; a cache that cannot be
+    /// written is one line, and the model is kept all the same.
+    fn keep(&self) {
+        let Some((path, key)) = &self.file else {
+            return;
+        };
+        if self.map.len() == self.loaded {
+            return;
+        }
+        let mut entries: Vec<_> = self.map.iter().collect();
+        entries.sort_by_key(|(k, _)| **k);
+        let per = entries.first().map_or(0, |(_, f)| f.len());
+        let stored = cache::Stored {
+            header: vec![per as f64],
+            ints: entries
+                .iter()
+                .flat_map(|(k, _)| [k.0 as u32, k.1 as u32, k.2 as u32])
+                .collect(),
+            floats: entries
+                .iter()
+                .flat_map(|(_, f)| f.iter().copied())
+                .collect(),
+        };
+        if let Err(e) = cache::write(path, *key, &stored) {
+            eprintln!(
+                "Could not keep the clip variants in {} ({e}); the next run computes them again",
+                path.display()
+            );
         }
     }
 }
@@ -150,11 +250,16 @@ pub(super) fn fit(
         hard: Arc::new(CropPool::new(plan.clip_len())),
         silence: data.silence.unwrap_or(0),
         unknown: data.unknown.unwrap_or(0),
-        memo: (plan.features.kind == FeatureKind::SpeechEmbedding)
-            .then(|| Arc::new(Mutex::new(Memo::default()))),
+        memo: None,
         bank: None,
         hard_windows: Arc::new(Vec::new()),
     };
+    if let Some(n) = &data.negatives {
+        sources.pool = n.pool.clone();
+    }
+    if plan.features.kind == FeatureKind::SpeechEmbedding {
+        sources.memo = Some(Arc::new(Mutex::new(Memo::open(opts, data, &sources)?)));
+    }
     let steps_per_epoch = steps_per_epoch(opts, data);
     let schedule = Schedule {
         warmup: steps_per_epoch.max(1),
@@ -253,6 +358,11 @@ pub(super) fn fit(
         eprintln!("Interrupted: keeping the best model so far (epoch {best_epoch}, val_loss {best_loss:.4})");
     }
     model.restore(&snap);
+    if let Some(m) = &sources.memo {
+        m.lock()
+            .map_err(|_| anyhow::anyhow!("feature memo poisoned"))?
+            .keep();
+    }
     Ok(Fit {
         history,
         best_epoch,
@@ -472,25 +582,31 @@ fn item_features(
         .as_ref()
         .and_then(|m| Memo::key(item, rng).map(|k| (m, k)));
     if let Some((memo, key)) = &kept {
-        if let Some(f) = memo.lock().map_err(|_| poisoned())?.map.get(key) {
-            return Ok((f.to_vec(), label_of(src, item)));
-        }
+        let (found, mut own) = {
+            let m = memo.lock().map_err(|_| poisoned())?;
+            (m.map.get(key).cloned(), m.rng(*key))
+        };
+        let f = match found {
+            Some(f) => f,
+            None => {
+                // Kept raw, so that the variant does not depend on this run's statistics.
+                let (wave, _) = example(src, unknown_aug, item, &mut own);
+                let f = Arc::new(fe.compute(&wave));
+                let mut m = memo.lock().map_err(|_| poisoned())?;
+                m.map.insert(*key, f.clone());
+                f
+            }
+        };
+        let mut f = f.to_vec();
+        src.norm.apply(&mut f);
+        return Ok((f, label_of(src, item)));
     }
     let (wave, y) = example(src, unknown_aug, item, rng);
     let mut f = fe.compute(&wave);
     src.norm.apply(&mut f);
-    match kept {
-        Some((memo, key)) => {
-            memo.lock()
-                .map_err(|_| poisoned())?
-                .map
-                .insert(key, Arc::new(f.clone()));
-        }
-        None if src.memo.is_none() => {
-            let (frames, bins) = (src.features.n_frames(), src.features.n_bins());
-            augment::spec_augment(&mut f, frames, bins, rng, &src.augment);
-        }
-        None => {}
+    if src.memo.is_none() {
+        let (frames, bins) = (src.features.n_frames(), src.features.n_bins());
+        augment::spec_augment(&mut f, frames, bins, rng, &src.augment);
     }
     Ok((f, y))
 }
@@ -590,8 +706,14 @@ fn train_epoch(
             .view([b, features.n_frames() as i64, features.n_bins() as i64])
             .to_device(opts.device);
         let y = Tensor::from_slice(&ys).to_device(opts.device);
-        let logits = model.forward_t(&x, true);
-        let ce = logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.05);
+        // An ensemble's members learn each on its own loss, so that they stay different.
+        let members = model.member_logits(&x, true);
+        let ce = members
+            .iter()
+            .map(|l| l.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.05))
+            .sum::<Tensor>()
+            / members.len() as f64;
+        let logits = crate::model::net::ensemble(&members);
         let loss = match plan.base.as_ref().filter(|_| opts.distill > 0.0) {
             Some(base) => {
                 ce + distillation(base, &x, &logits) * (opts.distill * DISTILL_T * DISTILL_T)
