@@ -574,6 +574,7 @@ fn item_features(
     if let Some(w) = banked {
         let mut f = w.to_vec();
         src.norm.apply(&mut f);
+        mask_embeddings(&mut f, src, rng);
         return Ok((f, src.unknown));
     }
     let poisoned = || anyhow::anyhow!("feature memo poisoned");
@@ -599,6 +600,7 @@ fn item_features(
         };
         let mut f = f.to_vec();
         src.norm.apply(&mut f);
+        mask_embeddings(&mut f, src, rng);
         return Ok((f, label_of(src, item)));
     }
     let (wave, y) = example(src, unknown_aug, item, rng);
@@ -609,6 +611,21 @@ fn item_features(
         augment::spec_augment(&mut f, frames, bins, rng, &src.augment);
     }
     Ok((f, y))
+}
+
+/// SpecAugment over kept embeddings, drawn afresh at every use: a kept variant or a
+/// bank window then never comes back exactly as it was, so the head cannot learn it by
+/// heart. Masks of up to 2 steps (160 ms) and up to 12 of the 96 values, twice each.
+fn mask_embeddings(f: &mut [f32], src: &Sources, rng: &mut Rng) {
+    let masks = AugmentConfig {
+        time_masks: src.augment.time_masks,
+        time_mask_max: src.augment.time_mask_max.min(2),
+        freq_masks: src.augment.freq_masks,
+        freq_mask_max: 2 * src.augment.freq_mask_max,
+        ..src.augment.clone()
+    };
+    let (frames, bins) = (src.features.n_frames(), src.features.n_bins());
+    augment::spec_augment(f, frames, bins, rng, &masks);
 }
 
 /// The label `example` gives `item`.
