@@ -179,9 +179,10 @@ struct Args {
     #[arg(long, value_name = "cpu|cuda", help_heading = "--train")]
     compute: Option<String>,
     /// Network: tcresnet (97,218 parameters for 10 labels; the default without
-    /// --negatives), tcresnet-wide (218,346; the default with --negatives),
-    /// embedding-head (175,562, on Google's speech embedding; see README) or tutorial
-    /// (the tutorial's 29.5M CNN).
+    /// --negatives), tcresnet-wide (218,346), embedding-head-x3 (233,646: three small
+    /// heads on Google's speech embedding, the bundled model's; the default with
+    /// --negatives; see README), embedding-head (one head, 175,562) or tutorial (the
+    /// tutorial's 29.5M CNN).
     #[arg(long, help_heading = "--train")]
     arch: Option<String>,
     /// Fine-tune from a model (a folder; no value: the bundled one) instead of starting

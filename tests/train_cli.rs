@@ -476,6 +476,8 @@ fn negatives_become_unknown_and_mining_rounds_are_recorded() {
         tts_words().to_str().unwrap(),
         "--negatives",
         tts_speech().to_str().unwrap(),
+        "--arch",
+        "tcresnet-wide",
         "--epochs",
         "4",
         "--mining-rounds",

@@ -66,7 +66,7 @@ impl TrainArgs {
         // With negatives, the bundled model's network; without, the small one as before.
         let arch = match (&self.arch, &self.negatives) {
             (Some(a), _) => a.as_str(),
-            (None, Some(_)) => "tcresnet-wide",
+            (None, Some(_)) => "embedding-head-x3",
             (None, None) => "tcresnet",
         };
         opts.arch = Arch::by_name(arch)?;
@@ -138,4 +138,27 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     } else {
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negatives_bring_the_bundled_recipe_and_clips_alone_the_small_network() {
+        let args = |arch: Option<&str>, negatives: bool| TrainArgs {
+            arch: arch.map(String::from),
+            negatives: negatives.then(|| PathBuf::from("speech")),
+            epochs: 40,
+            batch_size: 64,
+            ..Default::default()
+        };
+        let bundled = args(None, true).options().unwrap();
+        assert_eq!(bundled.arch, Arch::by_name("embedding-head-x3").unwrap());
+        assert_eq!(bundled.lead_ms, 1000);
+        let small = args(None, false).options().unwrap();
+        assert_eq!((small.arch, small.lead_ms), (Arch::default_tcresnet(), 0));
+        let wide = args(Some("tcresnet-wide"), true).options().unwrap();
+        assert_eq!(wide.lead_ms, 400);
+    }
 }
