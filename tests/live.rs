@@ -463,7 +463,9 @@ fn a_soak_detects_every_word_with_no_overrun_and_flat_memory() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2.0);
     let d = scratch("live-soak");
-    let vocabulary = ["left", "yes", "stop", "right", "no", "go"];
+    // Words the bundled model hears in espeak-ng's voice (its "stop" is missed now and
+    // then): the capture path is under test here, not the model.
+    let vocabulary = ["left", "yes", "up", "right", "no", "go"];
     // About 2.6 s per word with its gap.
     let n = ((minutes * 60.0 / 2.6) as usize).max(6);
     let mut rng = listen::util::Rng::new(11);

@@ -15,6 +15,30 @@ fn model_copy(name: &str) -> (PathBuf, Value) {
     (model, card)
 }
 
+/// A TC-ResNet folder on 40 log-mel bins (fresh weights), for what only such a card has.
+fn tcresnet_folder(name: &str) -> (PathBuf, Value) {
+    use listen::audio::features::{FeatureConfig, Normalisation};
+    use listen::model::{Arch, Model, ModelCard};
+    let model = scratch(&format!("model-folder/{name}")).join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let labels = ["_silence_", "_unknown_", "left", "right"];
+    let card = ModelCard::new(
+        Arch::default_tcresnet(),
+        labels.iter().map(|l| l.to_string()).collect(),
+        FeatureConfig::log_mel(),
+        Normalisation {
+            mean: vec![0.0; 40],
+            std: vec![1.0; 40],
+        },
+    );
+    Model::new(card, tch::Device::Cpu)
+        .unwrap()
+        .write_into(&model)
+        .unwrap();
+    let card = serde_json::from_slice(&std::fs::read(model.join("model.json")).unwrap()).unwrap();
+    (model, card)
+}
+
 fn write_card(model: &Path, card: &Value) {
     std::fs::write(
         model.join("model.json"),
@@ -106,9 +130,15 @@ fn card_and_weights_that_disagree_are_refused() {
     write_card(&model, &card);
     assert_clean_error(&predict(&model), &["11 labels", "disagree"]);
 
+    // The speech embedding's settings are its own: a card cannot change them.
+    let (model, mut card) = model_copy("embedding-bins");
+    card["features"]["n_mels"] = json!(64);
+    write_card(&model, &card);
+    assert_clean_error(&predict(&model), &["not the embedding's own"]);
+
     // Feature settings changed with the normalisation to match: the weights' input
     // layer was trained on 40 mel bins.
-    let (model, mut card) = model_copy("n-mels");
+    let (model, mut card) = tcresnet_folder("n-mels");
     card["features"]["n_mels"] = json!(64);
     card["normalisation"]["mean"] = json!(vec![0.0; 64]);
     card["normalisation"]["std"] = json!(vec![1.0; 64]);
@@ -116,7 +146,7 @@ fn card_and_weights_that_disagree_are_refused() {
     assert_clean_error(&predict(&model), &["64 bins", "disagree"]);
 
     // Feature settings changed alone: the normalisation no longer fits.
-    let (model, mut card) = model_copy("n-mels-alone");
+    let (model, mut card) = tcresnet_folder("n-mels-alone");
     card["features"]["n_mels"] = json!(32);
     write_card(&model, &card);
     assert_clean_error(
