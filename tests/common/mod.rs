@@ -24,8 +24,18 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Caches the tests' training runs write (speech banks, clip variants of test data):
+/// under target/, never the user's own cache.
+pub fn test_cache() -> PathBuf {
+    root().join("target").join("test-cache")
+}
+
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run listen")
+    Command::new(bin())
+        .args(args)
+        .env("LISTEN_CACHE_DIR", test_cache())
+        .output()
+        .expect("run listen")
 }
 
 pub fn stderr(o: &Output) -> String {
