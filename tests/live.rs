@@ -372,7 +372,9 @@ fn assert_prompt(
 #[test]
 fn the_engine_recovers_after_a_stall() {
     let d = scratch("live-stall");
-    let words = ["right", "stop", "yes"];
+    // Words the bundled model hears in espeak-ng's voice at its own settings (its "stop"
+    // is missed now and then): recovery is under test here, not the model.
+    let words = ["right", "up", "yes"];
     let (wav, truth) = words_wav(&words, &d, "words");
     let mic = VirtualMic::start(48000, 2);
     // One 5 s stall at the first model run: the 2 s ring buffer overflows.
