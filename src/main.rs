@@ -215,7 +215,7 @@ struct Args {
     /// Train without augmentation (for comparisons).
     #[arg(long, help_heading = "--train")]
     no_augment: bool,
-    /// Worker threads, --train and --evaluate (default: every core).
+    /// Worker threads, --train, --evaluate and --input (default: every core).
     #[arg(long, help_heading = "--train")]
     threads: Option<usize>,
 }
@@ -259,7 +259,7 @@ fn belongs_to(option: &str) -> &'static [Mode] {
         "out" | "minutes" | "speech" | "command_every" | "each_clip" => &[MakeStream],
         "seed" => &[Train, MakeStream],
         "into" | "count" | "speaker" => &[Record],
-        "threads" => &[Train, Evaluate],
+        "threads" => &[Train, Evaluate, Input],
         _ => &[Train],
     }
 }
@@ -379,6 +379,7 @@ fn dispatch(a: Args, mode: Mode) -> anyhow::Result<i32> {
             tolerance_ms: a.tolerance_ms,
             sweep: a.sweep,
             plot: a.plot,
+            threads,
         }),
         Mode::Train => modes::train::run(&train::TrainArgs {
             dir: a.train.unwrap_or_default(),

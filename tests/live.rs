@@ -19,6 +19,8 @@ struct Running {
     out: Receiver<(Instant, String)>,
     err: Receiver<(Instant, String)>,
     err_seen: Vec<String>,
+    /// When the line `wait_stderr` last found was printed.
+    hit_at: Option<Instant>,
 }
 
 /// Listens at the built-in detector settings rather than the bundled model's stricter
@@ -72,6 +74,7 @@ fn spawn(mut cmd: Command) -> Running {
         out,
         err,
         err_seen: Vec::new(),
+        hit_at: None,
     }
 }
 
@@ -81,10 +84,11 @@ impl Running {
         let end = Instant::now() + within;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match self.err.recv_timeout(left) {
-                Ok((_, l)) => {
+                Ok((at, l)) => {
                     let hit = l.contains(needle);
                     self.err_seen.push(l);
                     if hit {
+                        self.hit_at = Some(at);
                         return true;
                     }
                 }
@@ -383,6 +387,8 @@ fn the_engine_recovers_after_a_stall() {
         c.args(["--json", "--stall-ms", "5000"]);
         c
     });
+    assert!(l.wait_stderr("listening on", Duration::from_secs(20)));
+    let started = l.hit_at.unwrap();
     assert!(
         l.wait_stderr("overrun", Duration::from_secs(30)),
         "the stall was not reported: {}",
@@ -404,6 +410,16 @@ fn the_engine_recovers_after_a_stall() {
     let labels: Vec<&str> = got.iter().map(|g| g.1["label"].as_str().unwrap()).collect();
     assert_eq!(labels, words, "{}", l.stderr());
     assert_prompt(&got, &truth, played);
+    // Times stay on the session's clock: the ~3 s lost in the stall are counted (a
+    // clock that skipped them would run 3 s early).
+    for (at, g) in &got {
+        let wall = at.duration_since(started).as_millis() as i64;
+        let t = g["time_ms"].as_i64().unwrap();
+        assert!(
+            (-1000..1000).contains(&(wall - t)),
+            "{g}: printed {wall} ms into the session"
+        );
+    }
     // One stall, one warning: no overruns after recovery.
     let warnings = l.stderr().matches("overrun").count();
     assert_eq!(warnings, 1, "{}", l.stderr());

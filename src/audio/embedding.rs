@@ -161,27 +161,97 @@ impl SpeechEmbedding {
         let used = WINDOW_FRAMES as i64
             + (frames - WINDOW_FRAMES as i64) / HOP_FRAMES as i64 * HOP_FRAMES as i64;
         let mut x = mel.narrow(1, 0, used).unsqueeze(1);
-        let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            x = x.conv2d(
-                &l.weight,
-                l.bias.as_ref(),
-                [1, 1],
-                [0, l.pad_freq],
-                [1, 1],
-                1,
-            );
-            if i < last {
-                // LeakyReLU(0.2) is max(x, 0.2 x).
-                let scaled = &x * 0.2;
-                x = x.maximum(&scaled).clamp_min(self.clamp);
-            }
+            x = self.conv(i, &x);
             if let Some((t, f)) = l.pool {
                 x = x.max_pool2d([t, f], [t, f], [0, 0], [1, 1], false);
             }
         }
         // [n, DIM, windows, 1] -> [n, windows, DIM]
         x.squeeze_dim(3).transpose(1, 2).contiguous()
+    }
+
+    /// One layer's convolution and activation.
+    fn conv(&self, i: usize, x: &Tensor) -> Tensor {
+        let l = &self.layers[i];
+        let y = x.conv2d(
+            &l.weight,
+            l.bias.as_ref(),
+            [1, 1],
+            [0, l.pad_freq],
+            [1, 1],
+            1,
+        );
+        if i + 1 < self.layers.len() {
+            // LeakyReLU(0.2) is max(x, 0.2 x).
+            let scaled = &y * 0.2;
+            y.maximum(&scaled).clamp_min(self.clamp)
+        } else {
+            y
+        }
+    }
+
+    /// The streaming form of [`Self::forward`]: `mel` `[1, frames, MEL_BINS]` holds the
+    /// stream's next mel frames; the result `[n, DIM]` holds the embeddings they
+    /// complete (one per 8 frames, once 76 have arrived). Fed a stream in any pieces,
+    /// it gives what `forward` gives for the whole of it.
+    pub fn stream(&self, state: &mut EmbeddingStream, mel: &Tensor) -> Tensor {
+        let n = self.layers.len();
+        state.carry.resize_with(n, || None);
+        state.unpaired.resize_with(n, || None);
+        let mut x = mel.unsqueeze(1);
+        for (i, l) in self.layers.iter().enumerate() {
+            x = after(state.carry[i].take(), x);
+            let (frames, kernel) = (x.size()[2], l.weight.size()[2]);
+            state.carry[i] =
+                Some(x.narrow(2, (frames - kernel + 1).max(0), (kernel - 1).min(frames)));
+            if frames < kernel {
+                return Tensor::zeros([0, DIM as i64], (Kind::Float, Device::Cpu));
+            }
+            x = self.conv(i, &x);
+            if let Some((t, f)) = l.pool {
+                if t == 2 {
+                    x = after(state.unpaired[i].take(), x);
+                    let frames = x.size()[2];
+                    if frames % 2 == 1 {
+                        state.unpaired[i] = Some(x.narrow(2, frames - 1, 1));
+                        if frames == 1 {
+                            return Tensor::zeros([0, DIM as i64], (Kind::Float, Device::Cpu));
+                        }
+                        x = x.narrow(2, 0, frames - 1);
+                    }
+                }
+                x = x.max_pool2d([t, f], [t, f], [0, 0], [1, 1], false);
+            }
+        }
+        // [1, DIM, n, 1] -> [n, DIM]
+        x.squeeze_dim(3).squeeze_dim(0).transpose(0, 1).contiguous()
+    }
+}
+
+/// The network's state between calls of [`SpeechEmbedding::stream`]: per convolution,
+/// the input frames its next output still needs (its time kernel less one); per pool
+/// that halves time, a frame still waiting for its pair. With it, every layer computes
+/// each of its output frames once, as its input arrives.
+#[derive(Default)]
+pub struct EmbeddingStream {
+    carry: Vec<Option<Tensor>>,
+    unpaired: Vec<Option<Tensor>>,
+}
+
+impl EmbeddingStream {
+    /// Forgets what came before: the next frames start a new stream.
+    pub fn reset(&mut self) {
+        self.carry.clear();
+        self.unpaired.clear();
+    }
+}
+
+/// `a` then `b` along time, where `a` may be absent.
+fn after(a: Option<Tensor>, b: Tensor) -> Tensor {
+    match a {
+        Some(a) => Tensor::cat(&[a, b], 2),
+        None => b,
     }
 }
 
@@ -283,6 +353,48 @@ impl SpeechFrontEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Largest absolute difference between two tensors of one shape.
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        assert_eq!(a.size(), b.size());
+        (a - b).abs().max().double_value(&[])
+    }
+
+    #[test]
+    fn the_network_streamed_in_any_pieces_gives_the_whole_windows_embeddings() {
+        let fe = SpeechFrontEnd::load().expect("built with the speech front end (scripts/setup)");
+        let mut r = crate::util::Rng::new(5);
+        // 3 s of noisy "speech-like" mel: 300 frames, 29 embeddings.
+        let frames = 300;
+        let mel: Vec<f32> = (0..frames * MEL_BINS).map(|_| r.normal() + 1.0).collect();
+        let mel = Tensor::from_slice(&mel).view([1, frames as i64, MEL_BINS as i64]);
+        let whole = tch::no_grad(|| fe.net.forward(&mel)).squeeze_dim(0);
+        assert_eq!(whole.size(), [29, DIM as i64]);
+        let scale = whole.abs().max().double_value(&[]);
+        // Pieces of 1 frame, of a hop, of odd sizes, and the whole at once.
+        for pieces in [vec![1], vec![8], vec![3, 5, 13, 1, 76], vec![300]] {
+            let mut state = EmbeddingStream::default();
+            let (mut at, mut got) = (0, Vec::new());
+            for k in pieces.iter().cycle() {
+                if at == frames {
+                    break;
+                }
+                let n = (*k).min(frames - at);
+                got.push(tch::no_grad(|| {
+                    fe.net
+                        .stream(&mut state, &mel.narrow(1, at as i64, n as i64))
+                }));
+                at += n;
+            }
+            let streamed = Tensor::cat(&got, 0);
+            // The same sums in other orders (oneDNN blocks by shape): float rounding only.
+            assert!(
+                max_diff(&streamed, &whole) <= 1e-5 * scale,
+                "{pieces:?}: {}",
+                max_diff(&streamed, &whole)
+            );
+        }
+    }
 
     #[test]
     fn damaged_weights_are_one_line_naming_set_up() {

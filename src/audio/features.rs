@@ -279,6 +279,11 @@ impl FeatureExtractor {
         &self.cfg
     }
 
+    /// The speech front end, for speech-embedding features.
+    pub fn speech(&mut self) -> Option<&mut SpeechFrontEnd> {
+        self.embedding.as_mut()
+    }
+
     /// One frame: `frame` holds `win_length` samples; `out` receives `n_bins` values.
     pub fn frame_into(&mut self, frame: &[f32], out: &mut [f32]) {
         debug_assert_eq!(frame.len(), self.cfg.win_length);

@@ -65,8 +65,9 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>> {
     Ok(out)
 }
 
+const NO_GAP: u64 = u64::MAX;
+
 /// Counters shared between the audio callback and the worker.
-#[derive(Default)]
 pub struct CaptureStats {
     /// Samples dropped because the ring buffer was full.
     pub overrun_samples: AtomicU64,
@@ -76,8 +77,24 @@ pub struct CaptureStats {
     pub captured: AtomicU64,
     /// Overruns reported by the device itself (xruns: the audio thread was not scheduled).
     pub xruns: AtomicU64,
+    /// Where in the captured samples the first drop the worker has not yet taken
+    /// account of happened ([`NO_GAP`] when none).
+    gap_at: AtomicU64,
     /// Non-zero once the stream reported a fatal error (see [`CaptureStats::failure`]).
     fatal: AtomicU8,
+}
+
+impl Default for CaptureStats {
+    fn default() -> Self {
+        CaptureStats {
+            overrun_samples: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+            captured: AtomicU64::new(0),
+            xruns: AtomicU64::new(0),
+            gap_at: AtomicU64::new(NO_GAP),
+            fatal: AtomicU8::new(0),
+        }
+    }
 }
 
 impl CaptureStats {
@@ -122,8 +139,14 @@ where
     let room = prod.vacant_len() / channels * channels;
     let n = data.len().min(room);
     prod.push_iter(data[..n].iter().map(|&s| f32::from_sample(s)));
-    stats.captured.fetch_add(n as u64, Ordering::Relaxed);
+    let captured = stats.captured.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
     if n < data.len() {
+        // Only the first gap's place is kept until the worker reaches it; later drops
+        // count towards it (their audio is lost either way, and the clock stays right).
+        let _ =
+            stats
+                .gap_at
+                .compare_exchange(NO_GAP, captured, Ordering::AcqRel, Ordering::Relaxed);
         stats
             .overrun_samples
             .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
@@ -156,6 +179,7 @@ pub struct Capture {
     pub format: String,
     /// When the stream started, to tell a live input from one that runs ahead of time.
     started: std::time::Instant,
+    gaps: GapReader,
 }
 
 /// Opens `want` (a case-insensitive substring of the device's id or name; an exact id
@@ -259,6 +283,7 @@ pub fn open(want: Option<&str>, buffer_secs: f32) -> Result<Capture> {
                     channels,
                     format: format!("{format}"),
                     started: std::time::Instant::now(),
+                    gaps: GapReader::default(),
                 });
             }
             Err(e) => last_err = format!("{e:#}"),
@@ -338,13 +363,70 @@ impl Capture {
         Ok(())
     }
 
-    /// Moves up to `max` available samples (whole frames) into `out` (cleared first).
+    /// Moves up to `max` available samples (whole frames) into `out` (cleared first),
+    /// passing over gaps.
     pub fn read(&mut self, out: &mut Vec<f32>, max: usize) -> usize {
-        read_frames(&mut self.consumer, self.channels, out, max)
+        loop {
+            if let Read::Samples(n) = self.read_or_gap(out, max) {
+                return n;
+            }
+        }
+    }
+
+    /// As [`Capture::read`], but stops at a gap (audio dropped because the worker fell
+    /// behind) and reports it, so that the clock can count it.
+    pub fn read_or_gap(&mut self, out: &mut Vec<f32>, max: usize) -> Read {
+        self.gaps
+            .read(&mut self.consumer, &self.stats, self.channels, out, max)
     }
 }
 
 /// The worker's side of the ring buffer: whole frames only.
+/// The worker's place in the captured samples, to find the gaps in them.
+#[derive(Default)]
+pub struct GapReader {
+    /// Samples read from the ring so far.
+    read: u64,
+    /// Dropped samples already reported.
+    reported: u64,
+}
+
+/// What one read found: samples in `out`, or (with none) a gap of dropped frames.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read {
+    Samples(usize),
+    Gap(u64),
+}
+
+impl GapReader {
+    /// Reads up to `max` samples (whole frames) into `out`, stopping at a gap; at the
+    /// gap itself, reports how many frames were dropped there.
+    pub fn read(
+        &mut self,
+        cons: &mut HeapCons<f32>,
+        stats: &CaptureStats,
+        channels: usize,
+        out: &mut Vec<f32>,
+        max: usize,
+    ) -> Read {
+        let gap = stats.gap_at.load(Ordering::Acquire);
+        if gap == self.read {
+            stats.gap_at.store(NO_GAP, Ordering::Release);
+            let dropped = stats.overrun_samples.load(Ordering::Acquire) - self.reported;
+            self.reported += dropped;
+            out.clear();
+            return Read::Gap(dropped / channels as u64);
+        }
+        let max = match gap {
+            NO_GAP => max,
+            g => max.min((g - self.read) as usize),
+        };
+        let n = read_frames(cons, channels, out, max);
+        self.read += n as u64;
+        Read::Samples(n)
+    }
+}
+
 pub fn read_frames(
     cons: &mut HeapCons<f32>,
     channels: usize,
@@ -452,6 +534,48 @@ mod tests {
             assert_eq!(stats.overruns.load(Ordering::Relaxed), before);
             assert_eq!(cons.occupied_len(), block.len());
         }
+    }
+
+    /// The worker reads up to the place where audio was dropped, then learns how much
+    /// was lost there, then reads on.
+    #[test]
+    fn a_gap_is_found_where_it_happened_and_says_how_much_was_lost() {
+        let channels = 2;
+        let (mut prod, mut cons, stats) = ring(8_000, channels, 0.5);
+        let cap = prod.capacity().get();
+        let block: Vec<i16> = vec![7; 1000 * channels];
+        let mut pushed = 0;
+        while pushed + block.len() <= cap {
+            push_frames(&mut prod, &stats, channels, &block);
+            pushed += block.len();
+        }
+        // Two more blocks: the first partly fits, the rest is lost.
+        push_frames(&mut prod, &stats, channels, &block);
+        push_frames(&mut prod, &stats, channels, &block);
+        let lost = 2 * block.len() - (cap - pushed);
+        let mut gaps = GapReader::default();
+        let mut out = Vec::new();
+        let mut before = 0;
+        loop {
+            match gaps.read(&mut cons, &stats, channels, &mut out, 3000) {
+                Read::Samples(n) => before += n,
+                Read::Gap(frames) => {
+                    assert_eq!(frames as usize * channels, lost);
+                    break;
+                }
+            }
+        }
+        assert_eq!(before, cap, "every sample before the gap, none after");
+        // After it: the audio that came later, and no gap reported again.
+        push_frames(&mut prod, &stats, channels, &block);
+        assert_eq!(
+            gaps.read(&mut cons, &stats, channels, &mut out, usize::MAX),
+            Read::Samples(block.len())
+        );
+        assert_eq!(
+            gaps.read(&mut cons, &stats, channels, &mut out, usize::MAX),
+            Read::Samples(0)
+        );
     }
 
     #[test]

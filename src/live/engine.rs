@@ -1,16 +1,18 @@
-//! The one streaming engine, whatever the audio comes from (microphone, WAV file, test):
-//! interleaved samples at the source's rate -> mono -> 16 kHz (rubato) -> feature frames
-//! computed once each as audio arrives -> every hop, the model on the last second ->
-//! the detector. It runs on the thread that owns the model.
-use crate::audio::features::FeatureExtractor;
+//! The one streaming engine, whatever the audio comes from (microphone, WAV file, test),
+//! in three stages:
+//! - [`Converter`]: interleaved samples at the source's rate -> mono -> 16 kHz (rubato);
+//! - [`Scorer`]: 16 kHz audio -> feature frames, each computed once as audio arrives
+//!   ([`FeatureStream`]) -> every hop, the model on the last window -> posteriors;
+//! - the [`Detector`]: posteriors -> detections.
+//!
+//! [`Engine`] runs the three in order on the thread that owns the model (live); a file
+//! may run many scorers at once over parts of it (`session::run_file`).
 use crate::audio::resample::StreamResampler;
+use crate::audio::stream::FeatureStream;
 use crate::audio::wav::{mix_to_mono, rms, SAMPLE_RATE};
 use crate::live::detect::{Detection, Detector, DetectorConfig};
 use crate::model::Model;
 use anyhow::{bail, Result};
-
-/// Frames computed in one call at most (bounds the front end's memory on a long push).
-const MAX_FRAMES_AT_ONCE: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -38,82 +40,210 @@ impl Default for EngineConfig {
     }
 }
 
-pub struct Engine {
-    model: Model,
-    fe: FeatureExtractor,
-    detector: Detector,
-    resampler: StreamResampler,
+/// Source audio -> 16 kHz mono.
+pub struct Converter {
     channels: usize,
-    /// Scratch: mono at the source rate, and 16 kHz output of the resampler.
+    resampler: StreamResampler,
+    rate: u32,
     mono: Vec<f32>,
-    resampled: Vec<f32>,
-    /// 16 kHz samples not yet consumed by a feature frame (starts with `win - hop` of context).
-    pending: Vec<f32>,
-    /// Circular store of the last `n_frames` feature frames.
+    out: Vec<f32>,
+    level: f32,
+}
+
+impl Converter {
+    pub fn new(rate: u32, channels: usize) -> Result<Self> {
+        if channels == 0 {
+            bail!("audio source has no channels");
+        }
+        Ok(Converter {
+            channels,
+            resampler: StreamResampler::new(rate, SAMPLE_RATE)?,
+            rate,
+            mono: Vec::with_capacity(8192),
+            out: Vec::with_capacity(8192),
+            level: 0.0,
+        })
+    }
+
+    /// The 16 kHz samples that `interleaved` completes.
+    pub fn push(&mut self, interleaved: &[f32]) -> Result<&[f32]> {
+        mix_to_mono(interleaved, self.channels, &mut self.mono);
+        if !self.mono.is_empty() {
+            self.level = rms(&self.mono);
+        }
+        self.out.clear();
+        self.resampler.process(&self.mono, &mut self.out)?;
+        Ok(&self.out)
+    }
+
+    /// Output samples by which the resampler lags its input.
+    pub fn delay(&self) -> u64 {
+        self.resampler.delay() as u64
+    }
+
+    /// Forgets the audio so far (after a gap in it).
+    pub fn reset(&mut self) -> Result<()> {
+        self.resampler = StreamResampler::new(self.rate, SAMPLE_RATE)?;
+        Ok(())
+    }
+}
+
+/// A window's posteriors, with the 16 kHz sample its window ends at (counted from the
+/// start of the scorer's audio).
+pub type Scored = (u64, Vec<f32>);
+
+/// 16 kHz audio -> the model's posteriors, one window per hop.
+pub struct Scorer {
+    model: Model,
+    features: FeatureStream,
+    /// Circular store of the last window's feature frames.
     frames: Vec<f32>,
     frame_head: usize,
-    /// Contiguous, normalised windows waiting for the model (batched per push), and the
-    /// stream time at the end of each.
+    silent: Vec<f32>,
+    /// Normalised windows waiting for the model (batched per push), and where each ends.
     batch: Vec<f32>,
-    batch_times: Vec<u64>,
+    batch_ends: Vec<u64>,
     frames_since_run: usize,
     hop_frames: usize,
-    /// 16 kHz samples consumed into frames since the start (for timestamps).
+    /// 16 kHz samples in frames since the start (the end of the last frame).
     consumed: u64,
-    /// Samples of latency the resampler adds (subtracted from timestamps).
-    delay: u64,
+    runs: u64,
+}
+
+impl Scorer {
+    pub fn new(model: Model, hop_ms: u32) -> Result<Self> {
+        let f = model.card.features.clone();
+        let mut features = FeatureStream::new(&f)?;
+        let silent = features.silent_frame();
+        let hop_frames = ((hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);
+        let mut s = Scorer {
+            frames: Vec::new(),
+            frame_head: 0,
+            silent,
+            batch: Vec::with_capacity(f.n_frames() * f.n_bins() * 8),
+            batch_ends: Vec::with_capacity(8),
+            frames_since_run: 0,
+            hop_frames,
+            consumed: 0,
+            runs: 0,
+            features,
+            model,
+        };
+        s.reset();
+        Ok(s)
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// 16 kHz samples between two model runs.
+    pub fn stride(&self) -> u64 {
+        (self.hop_frames * self.model.card.features.hop_length) as u64
+    }
+
+    /// 16 kHz samples one window covers.
+    pub fn window(&self) -> u64 {
+        self.model.card.features.clip_samples as u64
+    }
+
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// Starts again, as if from digital silence (a new stream, or after a gap).
+    pub fn reset(&mut self) {
+        let f = &self.model.card.features;
+        self.features.reset();
+        self.frames = (0..f.n_frames())
+            .flat_map(|_| self.silent.iter().copied())
+            .collect();
+        self.frame_head = 0;
+        self.frames_since_run = 0;
+        self.consumed = 0;
+    }
+
+    /// Takes 16 kHz samples; appends the posteriors of every window they complete.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<Scored>) {
+        let bins = self.model.card.features.n_bins();
+        let hop = self.model.card.features.hop_length as u64;
+        let mut new = Vec::new();
+        self.features.push(samples, &mut new);
+        let n_frames = self.frames.len() / bins;
+        for row in new.chunks_exact(bins) {
+            let slot = self.frame_head * bins;
+            self.frames[slot..slot + bins].copy_from_slice(row);
+            self.frame_head = (self.frame_head + 1) % n_frames;
+            self.consumed += hop;
+            self.frames_since_run += 1;
+            if self.frames_since_run >= self.hop_frames {
+                self.frames_since_run = 0;
+                self.queue_window();
+            }
+        }
+        self.run_model(out);
+    }
+
+    /// Copies the last window's frames (oldest first), normalised, into the batch.
+    fn queue_window(&mut self) {
+        let split = self.frame_head * self.model.card.features.n_bins();
+        let at = self.batch.len();
+        self.batch.extend_from_slice(&self.frames[split..]);
+        self.batch.extend_from_slice(&self.frames[..split]);
+        self.model.card.normalisation.apply(&mut self.batch[at..]);
+        self.batch_ends.push(self.consumed);
+    }
+
+    /// One forward pass over every window queued during this push.
+    fn run_model(&mut self, out: &mut Vec<Scored>) {
+        if self.batch_ends.is_empty() {
+            return;
+        }
+        let probs = self.model.probabilities(&self.batch, self.batch_ends.len());
+        self.runs += self.batch_ends.len() as u64;
+        out.extend(self.batch_ends.drain(..).zip(probs));
+        self.batch.clear();
+    }
+}
+
+/// The three stages in order, on one thread: what live listening runs.
+pub struct Engine {
+    converter: Converter,
+    scorer: Scorer,
+    detector: Detector,
+    detector_cfg: DetectorConfig,
+    /// Source frames before the current stream began (audio pushed, and audio lost in
+    /// gaps): times stay on the session's clock after a gap.
+    base_frames: u64,
+    /// Source frames pushed since then.
+    pushed: u64,
+    scored: Vec<Scored>,
     inference_delay_ms: u64,
     stall_ms: u64,
-    level: f32,
-    runs: u64,
     record: bool,
     posteriors: Vec<(u64, Vec<f32>)>,
 }
 
 impl Engine {
     pub fn new(model: Model, input_rate: u32, channels: usize, cfg: EngineConfig) -> Result<Self> {
-        if channels == 0 {
-            bail!("audio source has no channels");
-        }
-        let f = model.card.features.clone();
-        let mut fe = FeatureExtractor::new(&f)?;
-        let resampler = StreamResampler::new(input_rate, SAMPLE_RATE)?;
-        let (n_frames, bins) = (f.n_frames(), f.n_bins());
-        // Start from digital silence so that a word in the first second is still heard.
-        let mut silent = vec![0.0; bins];
-        fe.frame_into(&vec![0.0; f.win_length], &mut silent);
-        let frames: Vec<f32> = (0..n_frames).flat_map(|_| silent.iter().copied()).collect();
-        let hop_frames =
-            ((cfg.hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);
-        let delay = resampler.delay() as u64;
+        let converter = Converter::new(input_rate, channels)?;
         Ok(Engine {
             detector: Detector::new(&model.card.labels, cfg.detector.clone()),
-            fe,
-            resampler,
-            channels,
-            mono: Vec::with_capacity(8192),
-            resampled: Vec::with_capacity(8192),
-            pending: vec![0.0; f.win_length - f.hop_length],
-            frames,
-            frame_head: 0,
-            batch: Vec::with_capacity(n_frames * bins * 8),
-            batch_times: Vec::with_capacity(8),
-            frames_since_run: 0,
-            hop_frames,
-            consumed: 0,
-            delay,
+            detector_cfg: cfg.detector,
+            scorer: Scorer::new(model, cfg.hop_ms)?,
+            converter,
+            base_frames: 0,
+            pushed: 0,
+            scored: Vec::new(),
             inference_delay_ms: cfg.inference_delay_ms,
             stall_ms: cfg.stall_ms,
-            level: 0.0,
-            runs: 0,
             record: cfg.record_posteriors,
             posteriors: Vec::new(),
-            model,
         })
     }
 
     pub fn model(&self) -> &Model {
-        &self.model
+        self.scorer.model()
     }
 
     pub fn detector(&self) -> &Detector {
@@ -122,12 +252,12 @@ impl Engine {
 
     /// RMS level of the last pushed block (0..1).
     pub fn level(&self) -> f32 {
-        self.level
+        self.converter.level
     }
 
     /// Model runs so far.
     pub fn runs(&self) -> u64 {
-        self.runs
+        self.scorer.runs()
     }
 
     /// Every window's (end time, posteriors) so far, when recording was asked for.
@@ -137,90 +267,58 @@ impl Engine {
 
     /// Milliseconds of the source that have been analysed.
     pub fn time_ms(&self) -> u64 {
-        self.consumed.saturating_sub(self.delay) * 1000 / SAMPLE_RATE as u64
+        self.ms_at(self.scorer.consumed)
+    }
+
+    /// The session time of the 16 kHz sample `at` of the current stream.
+    fn ms_at(&self, at: u64) -> u64 {
+        self.base_frames * 1000 / self.converter.rate as u64
+            + at.saturating_sub(self.converter.delay()) * 1000 / SAMPLE_RATE as u64
     }
 
     /// Feeds interleaved samples; detections are appended to `out`.
     pub fn push(&mut self, interleaved: &[f32], out: &mut Vec<Detection>) -> Result<()> {
-        mix_to_mono(interleaved, self.channels, &mut self.mono);
-        if !self.mono.is_empty() {
-            self.level = rms(&self.mono);
-        }
-        self.resampled.clear();
-        self.resampler.process(&self.mono, &mut self.resampled)?;
-        self.pending.extend_from_slice(&self.resampled);
-        let hop = self.fe.config().hop_length;
-        let bins = self.fe.config().n_bins();
-        let n_frames = self.frames.len() / bins;
-        // Every whole new frame in one call: the same numbers as frame by frame, and the
-        // speech embedding's network then runs once over a long block of a file.
-        let new = self.fe.config().frames_for(self.pending.len());
-        let win = self.fe.config().win_length;
-        let mut computed = Vec::with_capacity(new * bins);
-        for first in (0..new).step_by(MAX_FRAMES_AT_ONCE) {
-            let n = MAX_FRAMES_AT_ONCE.min(new - first);
-            let span = &self.pending[first * hop..(first + n - 1) * hop + win];
-            computed.extend(self.fe.compute(span));
-        }
-        for row in computed.chunks_exact(bins) {
-            let slot = self.frame_head * bins;
-            self.frames[slot..slot + bins].copy_from_slice(row);
-            self.frame_head = (self.frame_head + 1) % n_frames;
-            self.consumed += hop as u64;
-            self.frames_since_run += 1;
-            if self.frames_since_run >= self.hop_frames {
-                self.frames_since_run = 0;
-                self.queue_window();
+        self.pushed += (interleaved.len() / self.converter.channels) as u64;
+        let samples = self.converter.push(interleaved)?;
+        self.scorer.push(samples, &mut self.scored);
+        self.debug_delays();
+        for (end, p) in std::mem::take(&mut self.scored) {
+            let t = self.ms_at(end);
+            if let Some(d) = self.detector.update(&p, t) {
+                out.push(d);
+            }
+            if self.record {
+                self.posteriors.push((t, p));
             }
         }
-        self.pending.drain(..new * hop);
-        self.run_model(out);
         Ok(())
     }
 
-    /// Copies the last second of frames (oldest first), normalised, into the batch.
-    fn queue_window(&mut self) {
-        let bins = self.fe.config().n_bins();
-        let n = self.frames.len();
-        let split = self.frame_head * bins;
-        let at = self.batch.len();
-        self.batch.extend_from_slice(&self.frames[split..]);
-        self.batch.extend_from_slice(&self.frames[..split]);
-        self.model
-            .card
-            .normalisation
-            .apply(&mut self.batch[at..at + n]);
-        self.batch_times.push(self.time_ms());
+    /// `frames` source frames were lost (the machine fell behind): the clock moves on by
+    /// them, and every stage starts again from silence, so no window joins the audio
+    /// before the gap to the audio after it.
+    pub fn skip(&mut self, frames: u64) -> Result<()> {
+        self.base_frames += self.pushed + frames;
+        self.pushed = 0;
+        self.converter.reset()?;
+        self.scorer.reset();
+        self.detector = Detector::new(&self.model().card.labels, self.detector_cfg.clone());
+        Ok(())
     }
 
-    /// One forward pass over every window queued during this push, then the detector
-    /// sees them in order.
-    fn run_model(&mut self, out: &mut Vec<Detection>) {
-        if self.batch_times.is_empty() {
+    fn debug_delays(&mut self) {
+        let n = self.scored.len() as u64;
+        if n == 0 {
             return;
         }
-        let probs = self
-            .model
-            .probabilities(&self.batch, self.batch_times.len());
-        self.runs += self.batch_times.len() as u64;
         if self.stall_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(self.stall_ms));
             self.stall_ms = 0;
         }
         if self.inference_delay_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(
-                self.inference_delay_ms * self.batch_times.len() as u64,
+                self.inference_delay_ms * n,
             ));
         }
-        for (p, &t) in probs.iter().zip(&self.batch_times) {
-            if let Some(d) = self.detector.update(p, t) {
-                out.push(d);
-            }
-            if self.record {
-                self.posteriors.push((t, p.clone()));
-            }
-        }
-        self.batch.clear();
-        self.batch_times.clear();
     }
 }

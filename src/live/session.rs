@@ -2,9 +2,12 @@
 //! microphone (live), sending detections to a sink: the terminal display, JSON lines on
 //! stdout, and `--exec` commands (`exec`).
 use crate::audio::wav::WavStream;
-use crate::live::capture::Capture;
+use crate::audio::wav::SAMPLE_RATE;
+use crate::live::capture::{Capture, Read};
 use crate::live::detect::Detection;
-use crate::live::engine::{Engine, EngineConfig};
+use crate::live::detect::Detector;
+use crate::live::engine::{Converter, Engine, EngineConfig};
+use crate::live::parallel;
 use crate::model::Model;
 use anyhow::Result;
 use std::path::Path;
@@ -20,63 +23,68 @@ pub struct FileRun {
     pub duration_s: f64,
 }
 
-/// Runs the engine over a whole recording; `on_detection` sees each detection as it fires.
-/// `keep_going` is asked between chunks (about once a second of audio): false
-/// stops early, with what was found so far.
+/// Runs the engine's stages over a whole recording, the scoring on `threads` cores
+/// ([`parallel`]); `on_detection` sees each detection as it fires, in order. `keep_going`
+/// is asked between chunks (about once a second of audio): false stops early, with
+/// what was found so far. (The live debugging aids, `inference_delay_ms` and
+/// `stall_ms`, do not apply to files.)
 pub fn run_file(
     model: Model,
     path: &Path,
     cfg: EngineConfig,
+    threads: usize,
     mut on_detection: impl FnMut(&Detection),
     mut keep_going: impl FnMut() -> bool,
 ) -> Result<FileRun> {
     let mut wav = WavStream::open(path)?;
-    // One window at a time is too small to gain from intra-op threads.
+    // Each worker scores its own part: intra-op threads would only contend with them.
     tch::set_num_threads(1);
-    let mut engine = Engine::new(model, wav.sample_rate(), wav.channels(), cfg)?;
-    let mut chunk = Vec::new();
-    let mut found = 0;
-    let mut out = Vec::new();
-    let mut frames = 0u64;
-    loop {
-        if !keep_going() {
-            return Ok(FileRun {
-                detections: found,
-                posteriors: engine.take_posteriors(),
-                duration_s: frames as f64 / wav.sample_rate() as f64,
-            });
+    let (rate, channels) = (wav.sample_rate(), wav.channels());
+    let mut converter = Converter::new(rate, channels)?;
+    let delay = converter.delay();
+    let mut detector = Detector::new(&model.card.labels, cfg.detector.clone());
+    let (mut chunk, mut frames, mut flushed) = (Vec::new(), 0u64, false);
+    let mut run = FileRun {
+        detections: 0,
+        posteriors: Vec::new(),
+        duration_s: 0.0,
+    };
+    let read = |out: &mut Vec<f32>| -> Result<bool> {
+        if flushed || !keep_going() {
+            return Ok(false);
         }
-        // ~1 s at a time, so that a frozen front end runs over a dozen windows at once.
+        // ~1 s at a time.
         let n = wav.read_chunk(&mut chunk, 16384)?;
         if n == 0 {
-            break;
+            // As reading a clip does (--predict, training): a file without a sample is
+            // an error, not "0 detections".
+            if frames == 0 {
+                anyhow::bail!("{}: no audio in file", path.display());
+            }
+            // Flush: a second of silence lets a word at the very end finish.
+            chunk.clear();
+            chunk.resize(rate as usize * channels, 0.0);
+            flushed = true;
+        } else {
+            frames += (n / channels) as u64;
         }
-        frames += (n / wav.channels()) as u64;
-        out.clear();
-        engine.push(&chunk, &mut out)?;
-        for d in &out {
-            on_detection(d);
+        out.extend_from_slice(converter.push(&chunk)?);
+        Ok(true)
+    };
+    let emit = |end: u64, p: Vec<f32>| -> Result<bool> {
+        let t = end.saturating_sub(delay) * 1000 / SAMPLE_RATE as u64;
+        if let Some(d) = detector.update(&p, t) {
+            on_detection(&d);
+            run.detections += 1;
         }
-        found += out.len();
-    }
-    // As reading a clip does (--predict, training): a file without a sample is an error,
-    // not "0 detections".
-    if frames == 0 {
-        anyhow::bail!("{}: no audio in file", path.display());
-    }
-    // Flush: a second of silence lets a word at the very end finish.
-    let silence = vec![0.0; wav.sample_rate() as usize * wav.channels()];
-    out.clear();
-    engine.push(&silence, &mut out)?;
-    for d in &out {
-        on_detection(d);
-    }
-    found += out.len();
-    Ok(FileRun {
-        detections: found,
-        posteriors: engine.take_posteriors(),
-        duration_s: frames as f64 / wav.sample_rate() as f64,
-    })
+        if cfg.record_posteriors {
+            run.posteriors.push((t, p));
+        }
+        Ok(true)
+    };
+    parallel::score(&model, cfg.hop_ms, threads, read, emit)?;
+    run.duration_s = frames as f64 / rate as f64;
+    Ok(run)
 }
 
 /// Whether the reader of stdout has gone away (the other end of a pipe closed, as after
@@ -134,7 +142,13 @@ pub fn run_live(
     let mut last_draw = Instant::now() - redraw;
     let mut last_audio = Instant::now();
     loop {
-        let n = cap.read(&mut buf, cap.rate as usize / 10 * cap.channels);
+        let n = match cap.read_or_gap(&mut buf, cap.rate as usize / 10 * cap.channels) {
+            Read::Samples(n) => n,
+            Read::Gap(frames) => {
+                engine.skip(frames)?;
+                continue;
+            }
+        };
         if n == 0 {
             cap.check_alive(last_audio)?;
             // Nothing yet: the device delivers every ~40 ms (see capture::open).

@@ -266,6 +266,15 @@ impl Model {
             .with_context(|| format!("cannot write {}", dir.join(CARD_FILE).display()))
     }
 
+    /// Another copy of this model, for another thread.
+    pub fn duplicate(&self) -> Result<Model> {
+        let mut m = Model::new(self.card.clone(), self.device())?;
+        m.restore(&self.snapshot());
+        m.card = self.card.clone();
+        m.source = self.source.clone();
+        Ok(m)
+    }
+
     /// Snapshot of all weights (to keep the best epoch in memory).
     pub fn snapshot(&self) -> Vec<(String, Tensor)> {
         self.vs

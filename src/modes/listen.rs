@@ -41,6 +41,8 @@ pub struct ListenOptions {
     pub tolerance_ms: u64,
     pub sweep: bool,
     pub plot: Option<PathBuf>,
+    /// With `input`: cores to score it on.
+    pub threads: usize,
 }
 
 impl ListenOptions {
@@ -118,7 +120,9 @@ fn run_input(opts: &ListenOptions, model: Model, file: &Path, cfg: EngineConfig)
             e.run_waiting(d);
         }
     };
-    let found = session::run_file(model, file, cfg, emit, || !session::stdout_closed())?;
+    let found = session::run_file(model, file, cfg, opts.threads, emit, || {
+        !session::stdout_closed()
+    })?;
     finish_exec(exec);
     if !opts.quiet && !session::stdout_closed() {
         eprintln!("{}: {} detection(s)", file.display(), found.detections);
@@ -248,7 +252,14 @@ fn run_scored(
         check_truth_fits(&words, truth, file, announced)?;
     }
     let mut detections = Vec::new();
-    let run = session::run_file(model, file, cfg, |d| detections.push(d.clone()), || true)?;
+    let run = session::run_file(
+        model,
+        file,
+        cfg,
+        opts.threads,
+        |d| detections.push(d.clone()),
+        || true,
+    )?;
     check_truth_fits(&words, truth, file, run.duration_s)?;
     let tol = opts.tolerance_ms;
     let result = score::score(&words, &detections, &commands, tol, run.duration_s);
