@@ -120,6 +120,13 @@ pub fn frames_in(samples: usize) -> usize {
     }
 }
 
+/// The same values laid out channel-innermost (NHWC). oneDNN's convolutions run about
+/// twice as fast on this network's small inputs in that layout, and their outputs
+/// (and so every later layer's) keep it.
+fn channels_last(t: Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
 /// One convolution of the network, with what follows it.
 struct Layer {
     weight: Tensor,
@@ -166,28 +173,35 @@ impl SpeechEmbedding {
             if let Some((t, f)) = l.pool {
                 x = x.max_pool2d([t, f], [t, f], [0, 0], [1, 1], false);
             }
+            x = self.activate(i, x);
         }
         // [n, DIM, windows, 1] -> [n, windows, DIM]
         x.squeeze_dim(3).transpose(1, 2).contiguous()
     }
 
-    /// One layer's convolution and activation.
+    /// One layer's convolution.
     fn conv(&self, i: usize, x: &Tensor) -> Tensor {
         let l = &self.layers[i];
-        let y = x.conv2d(
+        x.conv2d(
             &l.weight,
             l.bias.as_ref(),
             [1, 1],
             [0, l.pad_freq],
             [1, 1],
             1,
-        );
+        )
+    }
+
+    /// One layer's activation. The graph pools after activating; pooling first gives
+    /// the same numbers (a maximum of rising functions is the function of the maximum)
+    /// on a half or a quarter of the values.
+    fn activate(&self, i: usize, x: Tensor) -> Tensor {
         if i + 1 < self.layers.len() {
             // LeakyReLU(0.2) is max(x, 0.2 x).
-            let scaled = &y * 0.2;
-            y.maximum(&scaled).clamp_min(self.clamp)
+            let scaled = &x * 0.2;
+            x.maximum(&scaled).clamp_min(self.clamp)
         } else {
-            y
+            x
         }
     }
 
@@ -223,6 +237,7 @@ impl SpeechEmbedding {
                 }
                 x = x.max_pool2d([t, f], [t, f], [0, 0], [1, 1], false);
             }
+            x = self.activate(i, x);
         }
         // [1, DIM, n, 1] -> [n, DIM]
         x.squeeze_dim(3).squeeze_dim(0).transpose(0, 1).contiguous()
@@ -308,7 +323,7 @@ impl SpeechFrontEnd {
                 None
             };
             layers.push(Layer {
-                weight,
+                weight: channels_last(weight),
                 bias,
                 pad_freq: s[3] / 2,
                 pool: POOLS.iter().find(|(at, _)| *at == i).map(|(_, p)| *p),

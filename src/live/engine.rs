@@ -11,6 +11,7 @@ use crate::audio::resample::StreamResampler;
 use crate::audio::stream::FeatureStream;
 use crate::audio::wav::{mix_to_mono, rms, SAMPLE_RATE};
 use crate::live::detect::{Detection, Detector, DetectorConfig};
+use crate::model::fused::FusedHeads;
 use crate::model::Model;
 use anyhow::{bail, Result};
 
@@ -95,6 +96,8 @@ pub type Scored = (u64, Vec<f32>);
 /// 16 kHz audio -> the model's posteriors, one window per hop.
 pub struct Scorer {
     model: Model,
+    /// The model's heads fused for inference, where it has them.
+    fused: Option<FusedHeads>,
     features: FeatureStream,
     /// Circular store of the last window's feature frames.
     frames: Vec<f32>,
@@ -127,6 +130,7 @@ impl Scorer {
             consumed: 0,
             runs: 0,
             features,
+            fused: model.fused(),
             model,
         };
         s.reset();
@@ -199,7 +203,18 @@ impl Scorer {
         if self.batch_ends.is_empty() {
             return;
         }
-        let probs = self.model.probabilities(&self.batch, self.batch_ends.len());
+        let n = self.batch_ends.len();
+        let probs = match &self.fused {
+            Some(f) => {
+                let c = &self.model.card;
+                let (frames, bins) = (c.features.n_frames() as i64, c.features.n_bins() as i64);
+                let x = tch::Tensor::from_slice(&self.batch).view([n as i64, frames, bins]);
+                let p = tch::no_grad(|| f.probabilities(&x));
+                let flat = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
+                flat.chunks(c.labels.len()).map(|r| r.to_vec()).collect()
+            }
+            None => self.model.probabilities(&self.batch, n),
+        };
         self.runs += self.batch_ends.len() as u64;
         out.extend(self.batch_ends.drain(..).zip(probs));
         self.batch.clear();

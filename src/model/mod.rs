@@ -7,9 +7,11 @@
 //! - [`net`]: the architectures and their modules;
 //! - [`card`]: the card and its checks;
 //! - [`folder`]: where a model folder may be written;
+//! - [`fused`]: the embedding heads folded and grouped for listening;
 //! - here: loading (folder, bytes, bundled), running, growing, saving.
 pub mod card;
 pub mod folder;
+pub mod fused;
 pub mod net;
 
 pub use card::{ModelCard, CARD_FORMAT, CARD_VERSION};
@@ -266,6 +268,12 @@ impl Model {
             .with_context(|| format!("cannot write {}", dir.join(CARD_FILE).display()))
     }
 
+    /// This model's heads fused for listening (None for other architectures). A copy:
+    /// training the model later does not change it.
+    pub fn fused(&self) -> Option<fused::FusedHeads> {
+        tch::no_grad(|| fused::FusedHeads::new(&self.net))
+    }
+
     /// Another copy of this model, for another thread.
     pub fn duplicate(&self) -> Result<Model> {
         let mut m = Model::new(self.card.clone(), self.device())?;
@@ -455,6 +463,44 @@ mod tests {
             let diff = (a - b.narrow(1, 0, 4)).abs().max().double_value(&[]);
             assert!(diff < 1e-5, "{diff}");
         }
+    }
+
+    #[test]
+    fn fused_heads_give_the_models_own_probabilities() {
+        let mut r = crate::util::Rng::new(4);
+        let mut models = vec![Model::bundled().unwrap()];
+        // A single head with batch-norm statistics and scales of its own (not the
+        // initial 0 and 1, which would hide a fold gone wrong).
+        let one = Model::new(
+            card(Arch::by_name("embedding-head").unwrap(), 5),
+            Device::Cpu,
+        )
+        .unwrap();
+        tch::no_grad(|| {
+            for (name, mut v) in one.vs.variables() {
+                if name.contains("bn") {
+                    v.copy_(&(v.rand_like() + 0.5));
+                }
+            }
+        });
+        models.push(one);
+        for m in &models {
+            let (frames, bins) = (m.card.features.n_frames(), m.card.features.n_bins());
+            let x: Vec<f32> = (0..3 * frames * bins).map(|_| r.normal()).collect();
+            let want = m.probabilities(&x, 3).concat();
+            let xs = Tensor::from_slice(&x).view([3, frames as i64, bins as i64]);
+            let got = tch::no_grad(|| m.fused().unwrap().probabilities(&xs));
+            let got: Vec<f32> = Vec::try_from(got.flatten(0, -1)).unwrap();
+            assert_eq!(got.len(), want.len());
+            let worst = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{worst}");
+        }
+        let tc = Model::new(card(Arch::default_tcresnet(), 5), Device::Cpu).unwrap();
+        assert!(tc.fused().is_none());
     }
 
     #[test]

@@ -165,7 +165,35 @@ pub(super) struct Head {
     fc: nn::Linear,
 }
 
+impl ConvBn {
+    pub(super) fn parts(&self) -> (&nn::Conv1D, &nn::BatchNorm) {
+        (&self.conv, &self.bn)
+    }
+}
+
+impl ResBlock {
+    pub(super) fn a(&self) -> &ConvBn {
+        &self.a
+    }
+    pub(super) fn b(&self) -> &ConvBn {
+        &self.b
+    }
+    pub(super) fn shortcut(&self) -> Option<&ConvBn> {
+        self.shortcut.as_ref()
+    }
+}
+
 impl Head {
+    pub(super) fn stem(&self) -> &ConvBn {
+        &self.stem
+    }
+    pub(super) fn blocks(&self) -> &[ResBlock] {
+        &self.blocks
+    }
+    pub(super) fn fc(&self) -> &nn::Linear {
+        &self.fc
+    }
+
     fn new(
         root: &nn::Path,
         channels: &[i64],
