@@ -198,8 +198,9 @@ impl SpeechEmbedding {
     fn activate(&self, i: usize, x: Tensor) -> Tensor {
         if i + 1 < self.layers.len() {
             // LeakyReLU(0.2) is max(x, 0.2 x).
-            let scaled = &x * 0.2;
-            x.maximum(&scaled).clamp_min(self.clamp)
+            let mut y = x.maximum(&(&x * 0.2));
+            let _ = y.clamp_min_(self.clamp);
+            y
         } else {
             x
         }
@@ -215,12 +216,15 @@ impl SpeechEmbedding {
         state.unpaired.resize_with(n, || None);
         let mut x = mel.unsqueeze(1);
         for (i, l) in self.layers.iter().enumerate() {
-            x = after(state.carry[i].take(), x);
-            let (frames, kernel) = (x.size()[2], l.weight.size()[2]);
-            state.carry[i] =
-                Some(x.narrow(2, (frames - kernel + 1).max(0), (kernel - 1).min(frames)));
-            if frames < kernel {
-                return Tensor::zeros([0, DIM as i64], (Kind::Float, Device::Cpu));
+            let kernel = l.weight.size()[2];
+            if kernel > 1 {
+                x = after(state.carry[i].take(), x);
+                let frames = x.size()[2];
+                state.carry[i] =
+                    Some(x.narrow(2, (frames - kernel + 1).max(0), (kernel - 1).min(frames)));
+                if frames < kernel {
+                    return Tensor::zeros([0, DIM as i64], (Kind::Float, Device::Cpu));
+                }
             }
             x = self.conv(i, &x);
             if let Some((t, f)) = l.pool {
