@@ -6,7 +6,9 @@
 //!
 //! A stream starts as if `win - hop` samples of digital silence came before it (so a
 //! word in its first second is heard), and its first frame ends one hop into the audio.
-use crate::audio::embedding::{self, EmbeddingStream, MEL_BINS, MEL_HOP, N_FFT};
+use crate::audio::embedding::{
+    self, EmbeddingStream, HOP_FRAMES, MEL_BINS, MEL_HOP, N_FFT, WINDOW_FRAMES,
+};
 use crate::audio::features::{FeatureConfig, FeatureExtractor};
 use anyhow::Result;
 use tch::Tensor;
@@ -20,7 +22,10 @@ pub struct FeatureStream {
     pending: Vec<f32>,
     /// The embedding network's state, for speech-embedding features.
     net: Option<EmbeddingStream>,
+    /// Mel frames not yet through the network, and how many went through since the
+    /// stream began.
     mel: Vec<f32>,
+    mel_fed: u64,
 }
 
 impl FeatureStream {
@@ -32,6 +37,7 @@ impl FeatureStream {
             pending: Vec::new(),
             net,
             mel: Vec::new(),
+            mel_fed: 0,
         };
         s.reset();
         Ok(s)
@@ -49,6 +55,8 @@ impl FeatureStream {
         self.pending.resize(lead, 0.0);
         if let Some(net) = &mut self.net {
             net.reset();
+            self.mel.clear();
+            self.mel_fed = 0;
             // The silence goes through the network now, as any audio would.
             let mut none = Vec::new();
             self.push(&[], &mut none);
@@ -87,25 +95,39 @@ impl FeatureStream {
         new
     }
 
+    /// Mel frames as their audio arrives; the network once it has whole embeddings'
+    /// worth of them. Run only then, it always sees the same shapes (a hop's 8 frames,
+    /// live), which oneDNN has ready, and never half a hop twice.
     fn push_embedding(&mut self, out: &mut Vec<f32>) -> usize {
         let (Some(speech), Some(net)) = (self.fe.speech(), self.net.as_mut()) else {
             return 0;
         };
         let frames = embedding::frames_in(self.pending.len());
+        let kept = self.mel.len() / MEL_BINS;
+        self.mel.resize((kept + frames) * MEL_BINS, 0.0);
+        for (t, row) in self.mel[kept * MEL_BINS..].chunks_mut(MEL_BINS).enumerate() {
+            let at = t * MEL_HOP;
+            speech.mel.frame_into(&self.pending[at..at + N_FFT], row);
+        }
+        self.pending.drain(..frames * MEL_HOP);
+        // Frames up to the end of the last embedding they complete.
+        let have = self.mel_fed + (kept + frames) as u64;
+        let (w, h) = (WINDOW_FRAMES as u64, HOP_FRAMES as u64);
+        let usable = match have {
+            n if n < w => 0,
+            n => (w + (n - w) / h * h - self.mel_fed) as usize,
+        };
         let mut made = 0;
-        for first in (0..frames).step_by(MAX_FRAMES_AT_ONCE) {
-            let n = MAX_FRAMES_AT_ONCE.min(frames - first);
-            self.mel.resize(n * MEL_BINS, 0.0);
-            for (t, row) in self.mel.chunks_mut(MEL_BINS).enumerate() {
-                let at = (first + t) * MEL_HOP;
-                speech.mel.frame_into(&self.pending[at..at + N_FFT], row);
-            }
-            let mel = Tensor::from_slice(&self.mel).view([1, n as i64, MEL_BINS as i64]);
+        for first in (0..usable).step_by(MAX_FRAMES_AT_ONCE) {
+            let n = MAX_FRAMES_AT_ONCE.min(usable - first);
+            let rows = &self.mel[first * MEL_BINS..(first + n) * MEL_BINS];
+            let mel = Tensor::from_slice(rows).view([1, n as i64, MEL_BINS as i64]);
             let e = tch::no_grad(|| speech.net.stream(net, &mel));
             made += e.size()[0] as usize;
             out.extend(Vec::<f32>::try_from(e.flatten(0, -1)).unwrap_or_default());
         }
-        self.pending.drain(..frames * MEL_HOP);
+        self.mel.drain(..usable * MEL_BINS);
+        self.mel_fed += usable as u64;
         made
     }
 }
