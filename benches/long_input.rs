@@ -161,6 +161,16 @@ fn main() {
         _ => 0,
     };
     let max_kb = mem.iter().map(|m| m.1).max().unwrap_or(0);
+    // The resident set a minute at a time, and what the second half of the run added
+    // to the first half's highest (a leak keeps growing; an allocator settles).
+    let by_minute: Vec<f64> = mem
+        .iter()
+        .step_by(6)
+        .map(|m| (m.1 as f64 / 1024.0 * 10.0).round() / 10.0)
+        .collect();
+    let half = mem.len() / 2;
+    let first_half_max = mem[..half].iter().map(|m| m.1).max().unwrap_or(0);
+    let second_half_max = mem[half..].iter().map(|m| m.1).max().unwrap_or(0);
     let result = serde_json::json!({
         "hours": hours,
         "periods": periods,
@@ -175,6 +185,8 @@ fn main() {
         "rss_max_mb": max_kb as f64 / 1024.0,
         "rss_growth_after_first_minute_mb": growth_kb as f64 / 1024.0,
         "rss_samples": mem.len(),
+        "rss_mb_by_minute": by_minute,
+        "rss_second_half_above_first_half_mb": second_half_max.saturating_sub(first_half_max) as f64 / 1024.0,
     });
     std::fs::write(
         root().join("target/bench/long-input.json"),

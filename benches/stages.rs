@@ -6,7 +6,8 @@
 //!   cargo bench --bench stages
 //!
 //! Prints a table (milliseconds of one core per second of audio, and that as a share
-//! of the core) and writes target/bench/stages.json.
+//! of the core), writes it into BENCHMARKS.md between `<!-- stages:begin -->` and
+//! `<!-- stages:end -->`, and writes target/bench/stages.json.
 mod common;
 use listen::audio::embedding::{EmbeddingStream, SpeechFrontEnd, MEL_BINS, MEL_HOP, N_FFT};
 use listen::audio::wav::read_mono_16k;
@@ -16,6 +17,17 @@ use listen::live::engine::{Converter, Engine, EngineConfig};
 use listen::model::Model;
 use std::time::Instant;
 use tch::Tensor;
+
+/// CPU seconds this thread has used.
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
 
 /// The median of three runs of `f`, in seconds.
 fn timed(mut f: impl FnMut()) -> f64 {
@@ -166,27 +178,40 @@ fn main() {
             e.push(block, &mut out).unwrap();
         }
     });
-    println!(
-        "\n{}, over {secs:.0} s of audio: ms of one core per second of audio\n",
+    // The same at the pace audio arrives (a 40-ms push, then a 40-ms sleep): the CPU
+    // time of this thread alone. Between pushes the caches go cold; live listening
+    // pays that too.
+    let paced_secs = 20.0;
+    let paced = {
+        let cfg = EngineConfig {
+            detector: model.card.detector.clone().unwrap(),
+            ..Default::default()
+        };
+        let mut e = Engine::new(model.duplicate().unwrap(), 48_000, 2, cfg).unwrap();
+        let mut out = Vec::new();
+        let c0 = thread_cpu();
+        for block in stereo.chunks(1_920 * 2).take((paced_secs * 25.0) as usize) {
+            e.push(block, &mut out).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+        thread_cpu() - c0
+    };
+    let row = |name: &str, ms: f64| format!("| {name} | {ms:.2} | {:.2}% |\n", ms / 10.0);
+    let mut md = format!(
+        "Machine: {}. `cargo bench --bench stages`: each stage alone over the same {secs:.0} s of test-split speakers (`--make-stream --split test --seed 4`), in live sizes; milliseconds of one core per second of audio (the median of 3 runs).\n\n| stage | ms per s of audio | share of one core |\n|---|---|---|\n",
         listen::util::machine()
     );
-    println!("| stage | ms per s of audio | share of one core |\n|---|---|---|");
     for (name, t) in &rows {
-        println!(
-            "| {name} | {:.2} | {:.2}% |",
-            t / secs * 1000.0,
-            t / secs * 100.0
-        );
+        md += &row(&name.replace("  (", "&nbsp;&nbsp;(")[..], t / secs * 1000.0);
     }
-    println!(
-        "| **sum of the stages** | **{:.2}** | **{:.2}%** |",
-        stages / secs * 1000.0,
-        stages / secs * 100.0
-    );
-    println!(
-        "| the whole engine, 40-ms pushes | {:.2} | {:.2}% |",
+    md += &row("**sum of the stages**", stages / secs * 1000.0);
+    md += &row(
+        "the whole engine, 40-ms pushes back to back",
         engine / secs * 1000.0,
-        engine / secs * 100.0
+    );
+    md += &row(
+        &format!("**the whole engine at real-time pace** (40 ms of audio every 40 ms, {paced_secs:.0} s; this thread's CPU time)"),
+        paced / paced_secs * 1000.0,
     );
 
     // --input: the whole binary on a longer file, on one core and on every core.
@@ -213,12 +238,19 @@ fn main() {
             600.0 / t
         );
     }
+    md += "\n| `--input` (10 minutes of test-split speakers, the whole binary) | real time |\n|---|---|\n";
+    for (threads, x) in &input {
+        md += &format!("| `--threads {threads}` | {x:.0}x |\n");
+    }
+    println!("\n{md}");
+    listen::util::replace_section(&common::root().join("BENCHMARKS.md"), "stages", &md).unwrap();
     let json = serde_json::json!({
         "machine": listen::util::machine(),
         "audio_seconds": secs,
         "ms_per_second_of_audio": rows.iter().map(|(n, t)| serde_json::json!({"stage": n.trim(), "ms": t / secs * 1000.0})).collect::<Vec<_>>(),
         "sum_ms": stages / secs * 1000.0,
         "engine_ms": engine / secs * 1000.0,
+        "engine_paced_ms": paced / paced_secs * 1000.0,
         "input_x_real_time": input.iter().map(|(t, x)| serde_json::json!({"threads": t, "x": x})).collect::<Vec<_>>(),
     });
     let out = common::root().join("target/bench/stages.json");

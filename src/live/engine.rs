@@ -15,6 +15,10 @@ use crate::model::fused::FusedHeads;
 use crate::model::Model;
 use anyhow::{bail, Result};
 
+/// Windows run through the model at once at most (a file's part holds hundreds; beyond
+/// a few dozen a larger batch gains nothing and costs memory).
+const MAX_BATCH: usize = 64;
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// How often the model looks at the last second.
@@ -183,6 +187,9 @@ impl Scorer {
             if self.frames_since_run >= self.hop_frames {
                 self.frames_since_run = 0;
                 self.queue_window();
+                if self.batch_ends.len() == MAX_BATCH {
+                    self.run_model(out);
+                }
             }
         }
         self.run_model(out);
