@@ -147,7 +147,7 @@ fn one_mode_per_run() {
 
 #[test]
 fn options_of_another_mode_are_refused_by_name() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--input", "x.wav", "--words", "a,b"],
             "--words does not apply to --input",
@@ -177,7 +177,16 @@ fn options_of_another_mode_are_refused_by_name() {
             "--seed does not apply to --evaluate",
         ),
         (&["--train", "d", "--device", "cpu"], "--compute"),
+        (
+            &["--predict", "y.wav", "--threads", "2"],
+            "--threads does not apply to --predict",
+        ),
     ];
+    // --threads belongs to --input too (its parts are scored on that many cores): the
+    // error is then about the file, not the option.
+    let o = run(&["--input", "nosuch.wav", "--threads", "2"]);
+    assert_clean_error(&o, &["nosuch.wav"]);
+    assert!(!stderr(&o).contains("--threads"), "{}", stderr(&o));
     assert_clean_error(
         &run(&["--train", "d", "--compute", "tpu"]),
         &["--compute tpu", "cpu or cuda"],

@@ -238,3 +238,59 @@ fn the_engine_reports_its_level_its_runs_and_every_windows_posteriors() {
     }
     assert!(e.take_posteriors().is_empty(), "taken once");
 }
+
+#[test]
+fn a_file_cut_off_mid_frame_is_heard_up_to_the_cut_then_named() {
+    let d = scratch("engine-cut");
+    // Over 30 s of words (two of --input's 30-s parts), 48 kHz stereo 16-bit.
+    let words = ["left", "yes", "up", "right", "no", "go"];
+    let many: Vec<&str> = words.iter().cycle().take(24).copied().collect();
+    let (x, _) = make_stream(&many, 1.0, 0.01, &d);
+    assert!(x.len() > 31 * 16000, "{} s", x.len() / 16000);
+    let y = listen::audio::resample::resample_clip(&x, 16000, 48000).unwrap();
+    let whole = d.join("whole.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&whole, spec).unwrap();
+    for v in &y {
+        let s = (v.clamp(-1.0, 1.0) * 32767.0) as i16;
+        w.write_sample(s).unwrap();
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    // The same file without its last 3 bytes: half a sample, in the middle of a frame,
+    // while the header still announces the whole length.
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = d.join("cut.wav");
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let args = |p: &std::path::Path| run(&["--input", p.to_str().unwrap(), "--json", "--quiet"]);
+    let full = args(&whole);
+    assert!(full.status.success(), "{}", stderr(&full));
+    let part = args(&cut);
+    assert_eq!(part.status.code(), Some(2), "{}", stderr(&part));
+    let err = stderr(&part);
+    assert!(
+        err.trim().lines().count() == 1 && err.contains("cut.wav") && err.contains("truncated"),
+        "{err}"
+    );
+    // Every word before the cut, at the same times: a missing half-frame at the end
+    // moves nothing.
+    let found = |o: &std::process::Output| -> Vec<(String, u64)> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["label"].as_str().unwrap().to_string(),
+                    v["time_ms"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(found(&full).len() >= 20, "{:?}", found(&full));
+    assert_eq!(found(&part), found(&full));
+}

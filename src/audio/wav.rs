@@ -60,7 +60,8 @@ impl WavStream {
     }
 
     /// Reads up to `max_frames` frames of interleaved samples into `out` (cleared first).
-    /// Returns the number of whole frames read; 0 at the end of the file.
+    /// Returns the number of whole frames read; 0 at the end of the file. On an error
+    /// (a file cut short), `out` holds the samples read before it.
     pub fn read_chunk(&mut self, out: &mut Vec<f32>, max_frames: usize) -> Result<usize> {
         out.clear();
         let want = max_frames * self.channels();

@@ -44,6 +44,7 @@ pub fn run_file(
     let delay = converter.delay();
     let mut detector = Detector::new(&model.card.labels, cfg.detector.clone());
     let (mut chunk, mut frames, mut flushed) = (Vec::new(), 0u64, false);
+    let mut cut = None;
     let mut run = FileRun {
         detections: 0,
         posteriors: Vec::new(),
@@ -54,19 +55,26 @@ pub fn run_file(
             return Ok(false);
         }
         // ~1 s at a time.
-        let n = wav.read_chunk(&mut chunk, 16384)?;
-        if n == 0 {
+        let n = match wav.read_chunk(&mut chunk, 16384) {
+            Ok(n) => n,
+            Err(e) => {
+                // A file cut short (mid-frame, or before its header's length): what
+                // came before the cut is heard, then the error is reported.
+                chunk.truncate(chunk.len() / channels * channels);
+                cut = Some(e);
+                chunk.len() / channels
+            }
+        };
+        frames += n as u64;
+        if n == 0 && cut.is_none() && frames == 0 {
             // As reading a clip does (--predict, training): a file without a sample is
             // an error, not "0 detections".
-            if frames == 0 {
-                anyhow::bail!("{}: no audio in file", path.display());
-            }
+            anyhow::bail!("{}: no audio in file", path.display());
+        }
+        if n == 0 || cut.is_some() {
             // Flush: a second of silence lets a word at the very end finish.
-            chunk.clear();
-            chunk.resize(rate as usize * channels, 0.0);
+            chunk.resize(chunk.len() + rate as usize * channels, 0.0);
             flushed = true;
-        } else {
-            frames += (n / channels) as u64;
         }
         out.extend_from_slice(converter.push(&chunk)?);
         Ok(true)
@@ -83,6 +91,9 @@ pub fn run_file(
         Ok(true)
     };
     parallel::score(&model, cfg.hop_ms, threads, read, emit)?;
+    if let Some(e) = cut {
+        return Err(e);
+    }
     run.duration_s = frames as f64 / rate as f64;
     Ok(run)
 }
