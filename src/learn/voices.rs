@@ -1,0 +1,401 @@
+//! Voices that install here, for words nobody recorded (issue 24, `--train-words`):
+//! espeak-ng (scripts/setup installs it) in its English accents and voice variants, and
+//! flite's five voices where flite is installed. Each voice says a word at its own
+//! speed and pitch; the training augmentation then adds the room (noise, level, shift,
+//! speed). Synthetic voices are much closer to one another than two people are, so the
+//! set is drawn wide: every accent, every variant, speeds and pitches far apart.
+//!
+//! Words are checked before any voice speaks: each bad one is a one-line error naming
+//! it. A voice that fails on a word is skipped, named and counted; the others go on.
+use crate::audio::wav::{read_mono_16k, voiced_span, SAMPLE_RATE};
+use crate::util::Rng;
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// The longest word or phrase a model's window holds comfortably, in seconds.
+pub const MAX_SECONDS: f32 = 1.5;
+/// Letters in a word or phrase at most (longer ones take more than `MAX_SECONDS`).
+const MAX_LETTERS: usize = 24;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Espeak,
+    Flite,
+}
+
+impl Engine {
+    pub fn program(self) -> &'static str {
+        match self {
+            Engine::Espeak => "espeak-ng",
+            Engine::Flite => "flite",
+        }
+    }
+
+    /// Whether its program is on PATH.
+    pub fn installed(self) -> bool {
+        Command::new(self.program())
+            .arg("--version")
+            .output()
+            .is_ok()
+    }
+}
+
+const ESPEAK_ACCENTS: [&str; 7] = [
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+];
+const ESPEAK_VARIANTS: [&str; 23] = [
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "Alex", "Andy",
+    "Annie", "Denis", "Gene", "Jacky", "Lee", "Michael", "Mike", "Storm", "adam",
+];
+const FLITE_VOICES: [&str; 5] = ["kal", "kal16", "awb", "rms", "slt"];
+
+/// One synthetic speaker: an engine's voice at a speed and a pitch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Voice {
+    pub engine: Engine,
+    /// espeak-ng: accent+variant (`en-gb+f3`); flite: its voice (`slt`).
+    pub name: String,
+    /// Speaking rate relative to the engine's default (1.0).
+    pub speed: f32,
+    /// espeak-ng's pitch, 0-99 (50 its default); flite's mean F0 in Hz.
+    pub pitch: u32,
+}
+
+impl Voice {
+    /// What a report calls it.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} at {:.2}x, pitch {}",
+            self.engine.program(),
+            self.name,
+            self.speed,
+            self.pitch
+        )
+    }
+
+    /// `text` in this voice, 16 kHz mono, cut to where it is voiced. `scratch` holds the
+    /// engine's raw output for the time it takes to read it.
+    pub fn say(&self, text: &str, scratch: &Path) -> Result<Vec<f32>> {
+        let raw = scratch.join(format!(
+            "say-{}-{}.wav",
+            std::process::id(),
+            crate::util::stable_hash(format!("{self:?}{text}").as_bytes())
+        ));
+        let mut cmd = Command::new(self.engine.program());
+        match self.engine {
+            Engine::Espeak => cmd
+                .args(["-v", &self.name, "-s"])
+                .arg(((175.0 * self.speed) as u32).to_string())
+                .args(["-p", &self.pitch.to_string(), "-w"])
+                .arg(&raw)
+                .arg(text),
+            Engine::Flite => cmd
+                .args(["-voice", &self.name, "--setf"])
+                .arg(format!("duration_stretch={:.3}", 1.0 / self.speed))
+                .arg("--setf")
+                .arg(format!("int_f0_target_mean={}", self.pitch))
+                .args(["-t", text, "-o"])
+                .arg(&raw),
+        };
+        let out = cmd.output();
+        let clip = match out {
+            Err(e) => Err(anyhow::anyhow!(
+                "{} could not start: {e}",
+                self.engine.program()
+            )),
+            Ok(o) if !o.status.success() => Err(anyhow::anyhow!(
+                "{} failed: {}",
+                self.engine.program(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Ok(_) => read_mono_16k(&raw, 10.0),
+        };
+        let _ = std::fs::remove_file(&raw);
+        let clip = clip?;
+        match voiced_span(&clip, SAMPLE_RATE) {
+            Some((a, b)) => Ok(clip[a..b].to_vec()),
+            None => bail!("said nothing"),
+        }
+    }
+}
+
+/// `count` voices drawn from the engines installed (espeak-ng always; flite if there),
+/// the same for the same seed: every accent and variant before any repeats, each at a
+/// speed of 0.75-1.3x and a pitch spread over the engine's range.
+pub fn voices(count: usize, seed: u64) -> Result<Vec<Voice>> {
+    if !Engine::Espeak.installed() {
+        bail!("espeak-ng is not installed: run scripts/setup (or apt-get install espeak-ng)");
+    }
+    let flite = Engine::Flite.installed();
+    let mut names: Vec<(Engine, String)> = ESPEAK_ACCENTS
+        .iter()
+        .flat_map(|a| ESPEAK_VARIANTS.iter().map(move |v| format!("{a}+{v}")))
+        .map(|n| (Engine::Espeak, n))
+        .collect();
+    if flite {
+        names.extend(FLITE_VOICES.iter().map(|v| (Engine::Flite, v.to_string())));
+    }
+    let mut rng = Rng::new(seed);
+    rng.shuffle(&mut names);
+    // flite's voices sound least like espeak-ng's: one in five is flite while it lasts.
+    if flite {
+        let (f, e): (Vec<_>, Vec<_>) = names.into_iter().partition(|(e, _)| *e == Engine::Flite);
+        names = interleave(f, e, 5);
+    }
+    Ok((0..count)
+        .map(|k| {
+            let (engine, name) = names[k % names.len()].clone();
+            let speed = rng.range(0.75, 1.3);
+            let pitch = match engine {
+                Engine::Espeak => rng.range(15.0, 85.0) as u32,
+                Engine::Flite => rng.range(80.0, 220.0) as u32,
+            };
+            Voice {
+                engine,
+                name,
+                speed,
+                pitch,
+            }
+        })
+        .collect())
+}
+
+/// One of `rare` after every `every - 1` of `common`, while both last.
+fn interleave<T>(rare: Vec<T>, common: Vec<T>, every: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(rare.len() + common.len());
+    let (mut r, mut c) = (rare.into_iter().peekable(), common.into_iter().peekable());
+    while r.peek().is_some() || c.peek().is_some() {
+        if out.len() % every == 0 {
+            if let Some(x) = r.next() {
+                out.push(x);
+                continue;
+            }
+        }
+        match c.next() {
+            Some(x) => out.push(x),
+            None => out.extend(r.by_ref()),
+        }
+    }
+    out
+}
+
+/// The words of `--train-words a,b,...`, trimmed and lower-cased, each one a word or a
+/// short phrase the voices can say, none given twice, none one of `taken` (the
+/// model's other labels). Each problem is one line naming the word.
+pub fn check_words(list: &str, taken: &[String]) -> Result<Vec<String>> {
+    let mut words: Vec<String> = Vec::new();
+    for raw in list.split(',') {
+        let w = raw
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        if w.is_empty() {
+            bail!("--train-words {list:?}: an empty word (two commas, or a comma at an end); give words like lights,music");
+        }
+        if taken.iter().any(|t| t.eq_ignore_ascii_case(&w)) || w.starts_with('_') {
+            bail!("--train-words: '{w}' is already one of the model's labels");
+        }
+        if w.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+            bail!("--train-words: '{w}' is digits only; write it in words (\"one two\")");
+        }
+        if let Some(c) = w
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || matches!(c, ' ' | '\'' | '-')))
+        {
+            bail!("--train-words: '{w}' has '{c}', which the voices cannot say: use English letters, spaces, ' and -");
+        }
+        if w.chars().filter(char::is_ascii_lowercase).count() > MAX_LETTERS {
+            bail!("--train-words: '{w}' is too long: a word or a short phrase said within about {MAX_SECONDS} s");
+        }
+        if words.contains(&w) {
+            bail!("--train-words: '{w}' is given twice");
+        }
+        words.push(w);
+    }
+    Ok(words)
+}
+
+/// One word said by one voice.
+pub struct Clip {
+    pub word: String,
+    pub voice: usize,
+    pub audio: Vec<f32>,
+}
+
+/// What the voices said, and which failed on what.
+#[derive(Default)]
+pub struct Spoken {
+    pub clips: Vec<Clip>,
+    /// (voice, word, why) for every clip a voice could not make.
+    pub failed: Vec<(String, String, String)>,
+}
+
+impl Spoken {
+    /// One line about the failures, if any: how many, and the first.
+    pub fn failures(&self) -> Option<String> {
+        let (v, w, why) = self.failed.first()?;
+        Some(format!(
+            "{} of {} clips could not be made and were skipped (first: {v} on '{w}': {why})",
+            self.failed.len(),
+            self.failed.len() + self.clips.len()
+        ))
+    }
+}
+
+/// Every word in every voice, on `threads` threads. A failing voice is skipped and
+/// counted; a word that no voice can say, or that takes longer than [`MAX_SECONDS`]
+/// in most voices, is an error naming it.
+pub fn speak(words: &[String], voices: &[Voice], threads: usize, scratch: &Path) -> Result<Spoken> {
+    let jobs: Vec<(usize, usize)> = (0..words.len())
+        .flat_map(|w| (0..voices.len()).map(move |v| (w, v)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(w, v)) = jobs.get(i) else { return };
+                let r = voices[v].say(&words[w], scratch);
+                if let Ok(mut all) = results.lock() {
+                    all.push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|r| r.0);
+    let mut spoken = Spoken::default();
+    for (i, r) in results {
+        let (w, v) = jobs[i];
+        match r {
+            Ok(audio) => spoken.clips.push(Clip {
+                word: words[w].clone(),
+                voice: v,
+                audio,
+            }),
+            Err(e) => spoken
+                .failed
+                .push((voices[v].label(), words[w].clone(), format!("{e:#}"))),
+        }
+    }
+    for w in words {
+        let mut lengths: Vec<f32> = spoken
+            .clips
+            .iter()
+            .filter(|c| &c.word == w)
+            .map(|c| c.audio.len() as f32 / SAMPLE_RATE as f32)
+            .collect();
+        if lengths.is_empty() {
+            bail!(
+                "--train-words: no voice could say '{w}' ({})",
+                spoken.failures().unwrap_or_default()
+            );
+        }
+        lengths.sort_by(f32::total_cmp);
+        let median = lengths[lengths.len() / 2];
+        if median > MAX_SECONDS {
+            bail!("--train-words: '{w}' takes {median:.1} s to say; a word or a short phrase within about {MAX_SECONDS} s");
+        }
+    }
+    Ok(spoken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(list: &str) -> String {
+        let e = check_words(
+            list,
+            &["_silence_".into(), "_unknown_".into(), "left".into()],
+        )
+        .err()
+        .unwrap();
+        let e = format!("{e:#}");
+        assert!(!e.contains('\n'), "{e}");
+        e
+    }
+
+    #[test]
+    fn words_are_trimmed_and_each_bad_one_is_one_line_naming_it() {
+        let ok = check_words(" Lights ,hey  computer,rock-n-roll,don't", &[]).unwrap();
+        assert_eq!(ok, ["lights", "hey computer", "rock-n-roll", "don't"]);
+        assert!(err("lights,,music").contains("empty word"));
+        assert!(err("").contains("empty word"));
+        assert!(err("lights,42").contains("'42' is digits only"));
+        assert!(err("свет").contains("'свет' has 'с'"));
+        assert!(err("lights,a2").contains("'a2' has '2'"));
+        assert!(err("turn on every light in the house").contains("too long"));
+        assert!(err("music,Music").contains("'music' is given twice"));
+        assert!(err("lights,left").contains("'left' is already one of the model's labels"));
+        assert!(err("_silence_").contains("already one of the model's labels"));
+    }
+
+    #[test]
+    fn voices_are_many_varied_and_the_same_for_a_seed() {
+        let a = voices(60, 1).unwrap();
+        assert_eq!(a, voices(60, 1).unwrap());
+        assert_ne!(a, voices(60, 2).unwrap());
+        let names: std::collections::HashSet<&str> = a.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names.len(), 60, "no voice twice before every one was used");
+        let accents: std::collections::HashSet<&str> = a
+            .iter()
+            .map(|v| v.name.split('+').next().unwrap())
+            .collect();
+        assert!(accents.len() >= 5, "{accents:?}");
+        assert!(a.iter().all(|v| (0.75..1.3).contains(&v.speed)));
+        if Engine::Flite.installed() {
+            assert!(a.iter().filter(|v| v.engine == Engine::Flite).count() == 5);
+        }
+    }
+
+    #[test]
+    fn each_voice_says_a_word_and_a_failing_voice_is_skipped_named_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vs = voices(6, 3).unwrap();
+        vs.push(Voice {
+            engine: Engine::Espeak,
+            name: "xx-no-such-voice".into(),
+            speed: 1.0,
+            pitch: 50,
+        });
+        let words = vec!["lights".to_string(), "hey computer".to_string()];
+        let s = speak(&words, &vs, 2, dir.path()).unwrap();
+        assert_eq!(s.clips.len(), 12);
+        assert_eq!(s.failed.len(), 2);
+        let line = s.failures().unwrap();
+        assert!(
+            line.starts_with("2 of 14 clips") && line.contains("xx-no-such-voice"),
+            "{line}"
+        );
+        for c in &s.clips {
+            let secs = c.audio.len() as f32 / 16_000.0;
+            assert!(
+                (0.2..MAX_SECONDS).contains(&secs),
+                "{} by {}: {secs} s",
+                c.word,
+                vs[c.voice].label()
+            );
+        }
+        // Nothing left behind in the scratch folder.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A phrase too long to say within the window, and a word no voice can say.
+        let long = vec!["supercalifragilisticexpialidocious".to_string()];
+        let e = format!("{:#}", speak(&long, &vs[..3], 2, dir.path()).err().unwrap());
+        assert!(e.contains("takes") && e.contains("expialidocious"), "{e}");
+        let none = speak(&words[..1], &vs[6..], 1, dir.path()).err().unwrap();
+        assert!(
+            format!("{none:#}").contains("no voice could say 'lights'"),
+            "{none:#}"
+        );
+    }
+}
