@@ -223,6 +223,85 @@ pub fn check_words(list: &str, taken: &[String]) -> Result<Vec<String>> {
     Ok(words)
 }
 
+/// Onsets a sound-alike may start with in place of a word's own.
+const ONSETS: [&str; 20] = [
+    "b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "w", "ch", "sh", "st", "tr",
+    "pl", "br",
+];
+/// Vowel spellings a sound-alike may have in place of a word's first.
+const VOWELS: [&str; 9] = ["a", "e", "i", "o", "u", "ee", "oo", "ai", "ou"];
+
+fn is_vowel(c: char) -> bool {
+    matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y')
+}
+
+/// Where the vowel letters starting at `from` end, with a silent "gh" after them
+/// ("igh" in "lights" is one vowel sound).
+fn nucleus_end(s: &str, from: usize) -> usize {
+    let b = s.as_bytes();
+    let mut k = from;
+    while k < b.len() && is_vowel(b[k] as char) {
+        k += 1;
+    }
+    if k > from && s[k..].starts_with("gh") {
+        k += 2;
+    }
+    k
+}
+
+/// Words a model should not take for `word`, spelt for the voices to say (they read
+/// made-up words by rule): the word with another onset ("lights" -> "nights",
+/// "bights"), with another first vowel ("lots", "loots"), its first and its last part
+/// alone ("compu", "ter"), and for a phrase each of its words alone, and the phrase
+/// with one word changed so. None is one of `keep` (the words being trained).
+pub fn confusables(word: &str, keep: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    // Words come through `check_words`: English letters. Anything else has no rules here.
+    if !word.is_ascii() {
+        return out;
+    }
+    let mut add = |w: String| {
+        let w = w.trim().to_string();
+        if w.len() >= 2 && w.chars().any(is_vowel) && !keep.contains(&w) && !out.contains(&w) {
+            out.push(w);
+        }
+    };
+    let parts: Vec<&str> = word.split(' ').collect();
+    if parts.len() > 1 {
+        parts.iter().for_each(|p| add(p.to_string()));
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let with = |new: String| {
+            let mut p: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+            p[i] = new;
+            p.join(" ")
+        };
+        let onset = part.find(is_vowel).unwrap_or(0);
+        let rest = &part[onset..];
+        for o in ONSETS.iter().filter(|o| **o != &part[..onset]) {
+            add(with(format!("{o}{rest}")));
+        }
+        let vowel_end = nucleus_end(rest, 0);
+        for v in VOWELS.iter().filter(|v| **v != &rest[..vowel_end]) {
+            add(with(format!("{}{v}{}", &part[..onset], &rest[vowel_end..])));
+        }
+        // Its first and last part: split after the vowel sound nearest the middle.
+        let ends: Vec<usize> = (0..part.len())
+            .filter(|&k| {
+                is_vowel(part.as_bytes()[k] as char)
+                    && (k == 0 || !is_vowel(part.as_bytes()[k - 1] as char))
+            })
+            .map(|k| nucleus_end(part, k))
+            .filter(|&e| e < part.len())
+            .collect();
+        if let Some(&k) = ends.iter().min_by_key(|&&k| (2 * k).abs_diff(part.len())) {
+            add(with(part[..k].to_string()));
+            add(with(part[k..].to_string()));
+        }
+    }
+    out
+}
+
 /// One word said by one voice.
 pub struct Clip {
     pub word: String,
@@ -338,6 +417,37 @@ mod tests {
         assert!(err("music,Music").contains("'music' is given twice"));
         assert!(err("lights,left").contains("'left' is already one of the model's labels"));
         assert!(err("_silence_").contains("already one of the model's labels"));
+    }
+
+    #[test]
+    fn sound_alikes_change_one_part_of_a_word_and_never_give_a_word_being_trained() {
+        let keep = vec!["lights".to_string(), "nights".to_string()];
+        let c = confusables("lights", &keep);
+        for w in ["bights", "fights", "lots", "loots", "ligh"] {
+            assert!(c.contains(&w.to_string()), "{w} missing from {c:?}");
+        }
+        assert!(!c.contains(&"lights".to_string()) && !c.contains(&"nights".to_string()));
+        assert!(c.len() >= 20, "{c:?}");
+        let c = confusables("computer", &[]);
+        assert!(
+            c.contains(&"compu".to_string()) && c.contains(&"ter".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&"campoter".to_string()) || c.contains(&"cumputer".to_string()),
+            "{c:?}"
+        );
+        // A phrase: each word alone, and the phrase with one word changed.
+        let c = confusables("hey jarvis", &[]);
+        for w in ["hey", "jarvis", "hey barvis", "hey jorvis", "sey jarvis"] {
+            assert!(c.contains(&w.to_string()), "{w} missing from {c:?}");
+        }
+        // Every one something the voices can say: letters and spaces, no duplicates.
+        let mut seen = std::collections::HashSet::new();
+        for w in &c {
+            assert!(check_words(w, &[]).is_ok(), "{w}");
+            assert!(seen.insert(w), "{w} twice");
+        }
     }
 
     #[test]
