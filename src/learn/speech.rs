@@ -62,6 +62,16 @@ fn sound_alikes(command: &str) -> Vec<String> {
     v
 }
 
+/// Whether a folder below `root` is named after a command or a sound-alike (`_` and
+/// `-` read as spaces: smart_mirror is "smart mirror"). Names of two letters are
+/// language codes (other-languages/no is Norwegian, not "no"), never commands.
+fn folder_names_a_command(root: &Path, dir: &Path, alikes: &BTreeSet<String>) -> bool {
+    dir.strip_prefix(root).unwrap_or(dir).components().any(|c| {
+        let name = c.as_os_str().to_string_lossy().replace(['_', '-'], " ");
+        name.len() > 2 && alikes.contains(&name.to_ascii_uppercase())
+    })
+}
+
 /// `<speaker>-<chapter>-<utt>`: LibriSpeech's utterance names.
 fn librispeech_speaker(stem: &str) -> Option<&str> {
     let parts: Vec<&str> = stem.split('-').collect();
@@ -125,6 +135,12 @@ pub fn scan(dir: &Path, commands: &[String]) -> Result<SpeechScan> {
             continue;
         }
         wavs.sort();
+        // A folder named after a command (other-words/computer when training
+        // "computer") holds that command said alone: none of it is a negative.
+        if folder_names_a_command(dir, &d, &alikes) {
+            scan.with_command += wavs.len();
+            continue;
+        }
         let trans = transcripts(&d)?;
         for p in wavs {
             let stem = p
@@ -297,15 +313,27 @@ mod tests {
             "19-198-0000 I DO NOT KNOW\n19-198-0001 WRITE IT DOWN\n19-198-0002 A QUIET SENTENCE\n19-198-0003 GOING NOWHERE\n",
         )
         .unwrap();
-        let commands = ["no".to_string(), "right".to_string()];
+        write(
+            &d.path().join("lang/no/vid2__U__S1---0001.000-0003.000.wav"),
+            0.5,
+        );
+        write(&d.path().join("words/smart_mirror/0.wav"), 0.5);
+        write(&d.path().join("words/smart_mirror/1.wav"), 0.5);
+        let commands = [
+            "no".to_string(),
+            "right".to_string(),
+            "smart mirror".to_string(),
+        ];
         let s = scan(d.path(), &commands).unwrap();
         let names: Vec<String> = s
             .files
             .iter()
             .map(|f| crate::learn::dataset::file_name(&f.path).to_string())
             .collect();
-        // "know" and "write" are out; "going nowhere" holds neither word.
-        assert_eq!(s.with_command, 2);
+        // "know" and "write" are out; "going nowhere" holds neither word; a folder
+        // named after a command is out whole.
+        assert_eq!(s.with_command, 4);
+        assert!(!names.iter().any(|n| n == "1.wav"), "{names:?}");
         assert_eq!(s.untranscribed, 1);
         assert!(names.contains(&"19-198-0002.wav".to_string()), "{names:?}");
         assert!(names.contains(&"19-198-0003.wav".to_string()), "{names:?}");
@@ -313,6 +341,10 @@ mod tests {
         let groups: Vec<&str> = s.files.iter().map(|f| f.group.as_str()).collect();
         assert!(groups.contains(&"librispeech:19"), "{groups:?}");
         assert!(groups.contains(&"video:vid1"), "{groups:?}");
+        assert!(
+            groups.contains(&"video:vid2"),
+            "Norwegian is not \"no\": {groups:?}"
+        );
         assert!(groups.contains(&"file:words/alexa/0.wav"), "{groups:?}");
         // One speaker, one split.
         let ls: BTreeSet<Split> = s
