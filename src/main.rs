@@ -357,7 +357,7 @@ fn given_on_command_line(m: &ArgMatches) -> Vec<&str> {
 }
 
 fn dispatch(a: Args, mode: Mode) -> anyhow::Result<i32> {
-    let threads = modes::threads(a.threads);
+    let threads = modes::threads(a.threads)?;
     match mode {
         Mode::Listen | Mode::Input => modes::listen::run(&ListenOptions {
             model: a.model,

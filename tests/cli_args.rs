@@ -187,6 +187,12 @@ fn options_of_another_mode_are_refused_by_name() {
     let o = run(&["--input", "nosuch.wav", "--threads", "2"]);
     assert_clean_error(&o, &["nosuch.wav"]);
     assert!(!stderr(&o).contains("--threads"), "{}", stderr(&o));
+    // No threads at all is no way to work.
+    for mode in [&["--input", "x.wav"][..], &["--evaluate", "d"][..]] {
+        let mut args = mode.to_vec();
+        args.extend(["--threads", "0"]);
+        assert_clean_error(&run(&args), &["--threads 0", "1 or more"]);
+    }
     assert_clean_error(
         &run(&["--train", "d", "--compute", "tpu"]),
         &["--compute tpu", "cpu or cuda"],

@@ -105,6 +105,8 @@ pub struct Scorer {
     features: FeatureStream,
     /// Circular store of the last window's feature frames.
     frames: Vec<f32>,
+    /// Scratch: the frames one push completes.
+    new_frames: Vec<f32>,
     frame_head: usize,
     silent: Vec<f32>,
     /// Normalised windows waiting for the model (batched per push), and where each ends.
@@ -125,6 +127,7 @@ impl Scorer {
         let hop_frames = ((hop_ms as usize * SAMPLE_RATE as usize / 1000) / f.hop_length).max(1);
         let mut s = Scorer {
             frames: Vec::new(),
+            new_frames: Vec::new(),
             frame_head: 0,
             silent,
             batch: Vec::with_capacity(f.n_frames() * f.n_bins() * 8),
@@ -175,7 +178,8 @@ impl Scorer {
     pub fn push(&mut self, samples: &[f32], out: &mut Vec<Scored>) {
         let bins = self.model.card.features.n_bins();
         let hop = self.model.card.features.hop_length as u64;
-        let mut new = Vec::new();
+        let mut new = std::mem::take(&mut self.new_frames);
+        new.clear();
         self.features.push(samples, &mut new);
         let n_frames = self.frames.len() / bins;
         for row in new.chunks_exact(bins) {
@@ -192,6 +196,7 @@ impl Scorer {
                 }
             }
         }
+        self.new_frames = new;
         self.run_model(out);
     }
 
@@ -212,14 +217,7 @@ impl Scorer {
         }
         let n = self.batch_ends.len();
         let probs = match &self.fused {
-            Some(f) => {
-                let c = &self.model.card;
-                let (frames, bins) = (c.features.n_frames() as i64, c.features.n_bins() as i64);
-                let x = tch::Tensor::from_slice(&self.batch).view([n as i64, frames, bins]);
-                let p = tch::no_grad(|| f.probabilities(&x));
-                let flat = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
-                flat.chunks(c.labels.len()).map(|r| r.to_vec()).collect()
-            }
+            Some(f) => self.model.fused_probabilities(f, &self.batch, n),
             None => self.model.probabilities(&self.batch, n),
         };
         self.runs += self.batch_ends.len() as u64;

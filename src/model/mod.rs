@@ -28,6 +28,13 @@ pub const CARD_FILE: &str = "model.json";
 pub const SILENCE: &str = "_silence_";
 pub const UNKNOWN: &str = "_unknown_";
 
+/// `[n, labels]` probabilities as one row per window.
+fn rows(p: &Tensor) -> Vec<Vec<f32>> {
+    let width = p.size().last().copied().unwrap_or(1).max(1) as usize;
+    let flat = Vec::<f32>::try_from(p.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
+    flat.chunks(width).map(|c| c.to_vec()).collect()
+}
+
 /// A loaded (or freshly initialised) model.
 pub struct Model {
     pub card: ModelCard,
@@ -193,12 +200,20 @@ impl Model {
         let x = Tensor::from_slice(features)
             .view([n as i64, frames, bins])
             .to_device(self.device());
-        let p = tch::no_grad(|| self.forward_t(&x, false).softmax(-1, Kind::Float))
-            .to_device(Device::Cpu);
-        let flat: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
-        flat.chunks(self.card.labels.len())
-            .map(|c| c.to_vec())
-            .collect()
+        let p = tch::no_grad(|| self.forward_t(&x, false).softmax(-1, Kind::Float));
+        rows(&p)
+    }
+
+    /// As [`Model::probabilities`], by the heads fused for listening.
+    pub fn fused_probabilities(
+        &self,
+        fused: &fused::FusedHeads,
+        features: &[f32],
+        n: usize,
+    ) -> Vec<Vec<f32>> {
+        let f = &self.card.features;
+        let x = Tensor::from_slice(features).view([n as i64, f.n_frames() as i64, -1]);
+        rows(&tch::no_grad(|| fused.probabilities(&x)))
     }
 
     /// A model for `labels` that starts from `base`: same architecture, features and

@@ -17,13 +17,15 @@ use std::sync::Arc;
 /// one rule for every mode. `q`/Esc in the live display and a closed stdout are 0.
 pub const INTERRUPTED: i32 = 130;
 
-/// Every core, unless the user said otherwise.
-pub fn threads(asked: Option<usize>) -> usize {
-    asked.unwrap_or_else(|| {
-        std::thread::available_parallelism()
+/// Every core, unless the user said otherwise (at least one).
+pub fn threads(asked: Option<usize>) -> Result<usize> {
+    match asked {
+        Some(0) => anyhow::bail!("--threads 0: use 1 or more (left out: every core)"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(2)
-    })
+            .unwrap_or(2)),
+    }
 }
 
 /// `--split NAME`: one split, or None for all of them.
