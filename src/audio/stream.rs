@@ -43,10 +43,6 @@ impl FeatureStream {
         Ok(s)
     }
 
-    pub fn config(&self) -> &FeatureConfig {
-        self.fe.config()
-    }
-
     /// Back to the start: what came before is forgotten, silence is assumed instead.
     pub fn reset(&mut self) {
         let c = self.fe.config();

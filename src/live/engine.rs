@@ -285,11 +285,6 @@ impl Engine {
         std::mem::take(&mut self.posteriors)
     }
 
-    /// Milliseconds of the source that have been analysed.
-    pub fn time_ms(&self) -> u64 {
-        self.ms_at(self.scorer.consumed)
-    }
-
     /// The session time of the 16 kHz sample `at` of the current stream.
     fn ms_at(&self, at: u64) -> u64 {
         self.base_frames * 1000 / self.converter.rate as u64
