@@ -1,17 +1,22 @@
 //! Voices that install here, for words nobody recorded (issue 24, `--train-words`):
-//! espeak-ng (scripts/setup installs it) in its English accents and voice variants, and
-//! flite's five voices where flite is installed. Each voice says a word at its own
-//! speed and pitch; the training augmentation then adds the room (noise, level, shift,
-//! speed). Synthetic voices are much closer to one another than two people are, so the
-//! set is drawn wide: every accent, every variant, speeds and pitches far apart.
+//! espeak-ng in its English accents and voice variants, flite's five voices, and the
+//! [`neural`] voices: piper-tts's joe and Kokoro-82M's five, blended two at a time
+//! (scripts/setup installs them all). Each voice says a word at its own speed and
+//! pitch (or generator noise, or blend); the training augmentation then adds the room
+//! (noise, level, shift, speed). Synthetic voices are much closer to one another than
+//! two people are, so the set is drawn wide; the neural ones sound most like people
+//! (a probe: 100 piper voices added to 200 espeak-ng and flite ones took real
+//! "computer" from 46% to 68%), so they are half of it.
 //!
 //! Words are checked before any voice speaks: each bad one is a one-line error naming
 //! it. A voice that fails on a word is skipped, named and counted; the others go on.
-use crate::audio::wav::{read_mono_16k, voiced_span, SAMPLE_RATE};
+use crate::audio::wav::{read_mono_16k, rms, SAMPLE_RATE};
 use crate::util::Rng;
 use anyhow::{bail, Result};
 use std::path::Path;
 use std::process::Command;
+
+pub mod neural;
 
 /// The longest word or phrase a model's window holds comfortably, in seconds.
 pub const MAX_SECONDS: f32 = 1.5;
@@ -22,6 +27,8 @@ const MAX_LETTERS: usize = 24;
 pub enum Engine {
     Espeak,
     Flite,
+    Piper,
+    Kokoro,
 }
 
 impl Engine {
@@ -29,11 +36,16 @@ impl Engine {
         match self {
             Engine::Espeak => "espeak-ng",
             Engine::Flite => "flite",
+            Engine::Piper => "piper",
+            Engine::Kokoro => "kokoro",
         }
     }
 
-    /// Whether its program is on PATH.
+    /// Whether its program is on PATH (the neural ones: installed by set-up).
     pub fn installed(self) -> bool {
+        if self.neural() {
+            return neural::installed();
+        }
         Command::new(self.program())
             .arg("--version")
             .output()
@@ -55,34 +67,70 @@ const ESPEAK_VARIANTS: [&str; 23] = [
     "Annie", "Denis", "Gene", "Jacky", "Lee", "Michael", "Mike", "Storm", "adam",
 ];
 const FLITE_VOICES: [&str; 5] = ["kal", "kal16", "awb", "rms", "slt"];
+const KOKORO_STYLES: [&str; 5] = [
+    "jf_alpha",
+    "jf_gongitsune",
+    "jf_nezumi",
+    "jf_tebukuro",
+    "jm_kumo",
+];
+/// Engines in turn, one voice each: a quarter Kokoro, a quarter piper, the rest rules.
+const TURNS: [Engine; 20] = {
+    use Engine::*;
+    [
+        Kokoro, Piper, Espeak, Espeak, Flite, Kokoro, Piper, Espeak, Espeak, Piper, Kokoro, Espeak,
+        Piper, Espeak, Flite, Kokoro, Piper, Espeak, Kokoro, Espeak,
+    ]
+};
+
+impl Engine {
+    fn neural(self) -> bool {
+        matches!(self, Engine::Piper | Engine::Kokoro)
+    }
+}
 
 /// One synthetic speaker: an engine's voice at a speed and a pitch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Voice {
     pub engine: Engine,
-    /// espeak-ng: accent+variant (`en-gb+f3`); flite: its voice (`slt`).
+    /// espeak-ng: accent+variant (`en-gb+f3`); flite: its voice (`slt`); piper: `joe`;
+    /// Kokoro: the accent of its phonemes and two styles (`en-us:jf_alpha+jm_kumo`).
     pub name: String,
     /// Speaking rate relative to the engine's default (1.0).
     pub speed: f32,
-    /// espeak-ng's pitch, 0-99 (50 its default); flite's mean F0 in Hz.
+    /// espeak-ng's pitch, 0-99 (50 its default); flite's mean F0 in Hz; else 0.
     pub pitch: u32,
+    /// piper: its generator noise (noise_scale); Kokoro: the second style's share.
+    pub mix: f32,
 }
 
 impl Voice {
     /// What a report calls it.
     pub fn label(&self) -> String {
+        let colour = match self.engine {
+            Engine::Espeak | Engine::Flite => format!("pitch {}", self.pitch),
+            Engine::Piper => format!("noise {:.2}", self.mix),
+            Engine::Kokoro => format!("blend {:.2}", self.mix),
+        };
         format!(
-            "{} {} at {:.2}x, pitch {}",
+            "{} {} at {:.2}x, {colour}",
             self.engine.program(),
             self.name,
-            self.speed,
-            self.pitch
+            self.speed
         )
     }
 
     /// `text` in this voice, 16 kHz mono, cut to where it is voiced. `scratch` holds the
-    /// engine's raw output for the time it takes to read it.
+    /// engine's raw output for the time it takes to read it. (Neural voices say many
+    /// clips at a time: [`speak`].)
     pub fn say(&self, text: &str, scratch: &Path) -> Result<Vec<f32>> {
+        if self.engine.neural() {
+            let hidden = indicatif::ProgressBar::hidden();
+            let r = neural::say_all(&[(text, self)], 1, scratch, &hidden).pop();
+            return r
+                .unwrap_or_else(|| Err(anyhow::anyhow!("said nothing")))
+                .and_then(voiced);
+        }
         let raw = scratch.join(format!(
             "say-{}-{}.wav",
             std::process::id(),
@@ -96,7 +144,7 @@ impl Voice {
                 .args(["-p", &self.pitch.to_string(), "-w"])
                 .arg(&raw)
                 .arg(text),
-            Engine::Flite => cmd
+            _ => cmd
                 .args(["-voice", &self.name, "--setf"])
                 .arg(format!("duration_stretch={:.3}", 1.0 / self.speed))
                 .arg("--setf")
@@ -118,72 +166,92 @@ impl Voice {
             Ok(_) => read_mono_16k(&raw, 10.0),
         };
         let _ = std::fs::remove_file(&raw);
-        let clip = clip?;
-        match voiced_span(&clip, SAMPLE_RATE) {
-            Some((a, b)) => Ok(clip[a..b].to_vec()),
-            None => bail!("said nothing"),
-        }
+        voiced(clip?)
     }
 }
 
-/// `count` voices drawn from the engines installed (espeak-ng always; flite if there),
-/// the same for the same seed: every accent and variant before any repeats, each at a
-/// speed of 0.75-1.3x and a pitch spread over the engine's range.
+/// A clip cut to where it makes a sound: within 40 dB of its loudest 10 ms (a voice's
+/// output is clean, and a word's quiet ends, the "s" of "lights", are part of it), with
+/// 20 ms either side.
+fn voiced(clip: Vec<f32>) -> Result<Vec<f32>> {
+    let hop = SAMPLE_RATE as usize / 100;
+    let levels: Vec<f32> = clip.chunks(hop).map(rms).collect();
+    let peak = levels.iter().copied().fold(0.0f32, f32::max);
+    let loud = |l: &f32| *l >= peak * 0.01;
+    match (levels.iter().position(loud), levels.iter().rposition(loud)) {
+        (Some(a), Some(b)) if peak > 1e-4 => {
+            let pad = hop * 2;
+            Ok(clip[(a * hop).saturating_sub(pad)..((b + 1) * hop + pad).min(clip.len())].to_vec())
+        }
+        _ => bail!("said nothing"),
+    }
+}
+
+/// `count` voices, the same for the same seed: the engines in turn ([`TURNS`]), and
+/// within each engine every voice before any repeats (every espeak-ng accent and
+/// variant; Kokoro's styles in pairs, the second blended in at up to a half), each at a
+/// speed of 0.75-1.3x and a pitch (or noise) drawn over the engine's range. An engine
+/// that is not installed is one line naming it.
 pub fn voices(count: usize, seed: u64) -> Result<Vec<Voice>> {
-    if !Engine::Espeak.installed() {
-        bail!("espeak-ng is not installed: run scripts/setup (or apt-get install espeak-ng)");
+    for e in [Engine::Espeak, Engine::Flite] {
+        if !e.installed() {
+            bail!("{} is not installed: run scripts/setup", e.program());
+        }
     }
-    let flite = Engine::Flite.installed();
-    let mut names: Vec<(Engine, String)> = ESPEAK_ACCENTS
-        .iter()
-        .flat_map(|a| ESPEAK_VARIANTS.iter().map(move |v| format!("{a}+{v}")))
-        .map(|n| (Engine::Espeak, n))
-        .collect();
-    if flite {
-        names.extend(FLITE_VOICES.iter().map(|v| (Engine::Flite, v.to_string())));
-    }
+    neural::require()?;
     let mut rng = Rng::new(seed);
-    rng.shuffle(&mut names);
-    // flite's voices sound least like espeak-ng's: one in five is flite while it lasts.
-    if flite {
-        let (f, e): (Vec<_>, Vec<_>) = names.into_iter().partition(|(e, _)| *e == Engine::Flite);
-        names = interleave(f, e, 5);
-    }
+    let mut names = |engine: Engine| -> Vec<String> {
+        let mut n: Vec<String> = match engine {
+            Engine::Espeak => ESPEAK_ACCENTS
+                .iter()
+                .flat_map(|a| ESPEAK_VARIANTS.iter().map(move |v| format!("{a}+{v}")))
+                .collect(),
+            Engine::Flite => FLITE_VOICES.iter().map(|v| v.to_string()).collect(),
+            Engine::Piper => vec!["joe".to_string()],
+            Engine::Kokoro => ["en-us", "en-gb"]
+                .iter()
+                .flat_map(|acc| {
+                    KOKORO_STYLES.iter().flat_map(move |a| {
+                        KOKORO_STYLES.iter().map(move |b| format!("{acc}:{a}+{b}"))
+                    })
+                })
+                .collect(),
+        };
+        rng.shuffle(&mut n);
+        n
+    };
+    let lists: Vec<(Engine, Vec<String>)> =
+        [Engine::Espeak, Engine::Flite, Engine::Piper, Engine::Kokoro]
+            .into_iter()
+            .map(|e| (e, names(e)))
+            .collect();
+    let mut used = [0usize; 4];
     Ok((0..count)
         .map(|k| {
-            let (engine, name) = names[k % names.len()].clone();
+            let engine = TURNS[k % TURNS.len()];
+            let e = lists
+                .iter()
+                .position(|(x, _)| *x == engine)
+                .expect("every engine listed");
+            let list = &lists[e].1;
+            let name = list[used[e] % list.len()].clone();
+            used[e] += 1;
             let speed = rng.range(0.75, 1.3);
-            let pitch = match engine {
-                Engine::Espeak => rng.range(15.0, 85.0) as u32,
-                Engine::Flite => rng.range(80.0, 220.0) as u32,
+            let (pitch, mix) = match engine {
+                Engine::Espeak => (rng.range(15.0, 85.0) as u32, 0.0),
+                Engine::Flite => (rng.range(80.0, 220.0) as u32, 0.0),
+                Engine::Piper => (0, rng.range(0.3, 1.0)),
+                Engine::Kokoro => (0, rng.range(0.0, 0.5)),
             };
             Voice {
                 engine,
                 name,
                 speed,
                 pitch,
+                mix,
             }
         })
         .collect())
-}
-
-/// One of `rare` after every `every - 1` of `common`, while both last.
-fn interleave<T>(rare: Vec<T>, common: Vec<T>, every: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(rare.len() + common.len());
-    let (mut r, mut c) = (rare.into_iter().peekable(), common.into_iter().peekable());
-    while r.peek().is_some() || c.peek().is_some() {
-        if out.len() % every == 0 {
-            if let Some(x) = r.next() {
-                out.push(x);
-                continue;
-            }
-        }
-        match c.next() {
-            Some(x) => out.push(x),
-            None => out.extend(r.by_ref()),
-        }
-    }
-    out
 }
 
 /// The words of `--train-words a,b,...`, trimmed and lower-cased, each one a word or a
@@ -332,25 +400,47 @@ impl Spoken {
 /// Every word in every voice, on `threads` threads. A failing voice is skipped and
 /// counted; a word that no voice can say, or that takes longer than [`MAX_SECONDS`]
 /// in most voices, is an error naming it.
-pub fn speak(words: &[String], voices: &[Voice], threads: usize, scratch: &Path) -> Result<Spoken> {
+pub fn speak(
+    words: &[String],
+    voices: &[Voice],
+    threads: usize,
+    scratch: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<Spoken> {
     let jobs: Vec<(usize, usize)> = (0..words.len())
         .flat_map(|w| (0..voices.len()).map(move |v| (w, v)))
         .collect();
+    let (neural_jobs, rule_jobs): (Vec<usize>, Vec<usize>) =
+        (0..jobs.len()).partition(|&i| voices[jobs[i].1].engine.neural());
+    // The neural voices in a few long processes, each loading its models once.
+    let said: Vec<(&str, &Voice)> = neural_jobs
+        .iter()
+        .map(|&i| (words[jobs[i].0].as_str(), &voices[jobs[i].1]))
+        .collect();
+    let mut results: Vec<(usize, Result<Vec<f32>>)> = neural_jobs
+        .iter()
+        .copied()
+        .zip(neural::say_all(&said, threads, scratch, progress))
+        .map(|(i, r)| (i, r.and_then(voiced)))
+        .collect();
+    // The others a process a clip.
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
+    let rule = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(w, v)) = jobs.get(i) else { return };
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = rule_jobs.get(k) else { return };
+                let (w, v) = jobs[i];
                 let r = voices[v].say(&words[w], scratch);
-                if let Ok(mut all) = results.lock() {
+                progress.inc(1);
+                if let Ok(mut all) = rule.lock() {
                     all.push((i, r));
                 }
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_default();
+    results.extend(rule.into_inner().unwrap_or_default());
     results.sort_by_key(|r| r.0);
     let mut spoken = Spoken::default();
     for (i, r) in results {
@@ -455,37 +545,70 @@ mod tests {
         let a = voices(60, 1).unwrap();
         assert_eq!(a, voices(60, 1).unwrap());
         assert_ne!(a, voices(60, 2).unwrap());
-        let names: std::collections::HashSet<&str> = a.iter().map(|v| v.name.as_str()).collect();
-        assert_eq!(names.len(), 60, "no voice twice before every one was used");
-        let accents: std::collections::HashSet<&str> = a
+        let rules: Vec<&Voice> = a.iter().filter(|v| v.engine == Engine::Espeak).collect();
+        let names: std::collections::HashSet<&str> =
+            rules.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            rules.len(),
+            "no voice twice before every one was used"
+        );
+        let labels: std::collections::HashSet<String> = a.iter().map(|v| v.label()).collect();
+        assert_eq!(labels.len(), 60);
+        let accents: std::collections::HashSet<&str> = rules
             .iter()
             .map(|v| v.name.split('+').next().unwrap())
             .collect();
         assert!(accents.len() >= 5, "{accents:?}");
         assert!(a.iter().all(|v| (0.75..1.3).contains(&v.speed)));
-        if Engine::Flite.installed() {
-            assert!(a.iter().filter(|v| v.engine == Engine::Flite).count() == 5);
-        }
+        let share = |e: Engine| a.iter().filter(|v| v.engine == e).count();
+        assert_eq!(
+            [Engine::Kokoro, Engine::Piper, Engine::Espeak, Engine::Flite].map(share),
+            [15, 15, 24, 6]
+        );
+        let styles: std::collections::HashSet<&str> = a
+            .iter()
+            .filter(|v| v.engine == Engine::Kokoro)
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(styles.len(), 15, "Kokoro's pairs all differ");
     }
 
     #[test]
     fn each_voice_says_a_word_and_a_failing_voice_is_skipped_named_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let mut vs = voices(6, 3).unwrap();
+        // One voice of each engine (Kokoro, piper, espeak-ng, flite), and two broken ones.
+        let mut vs: Vec<Voice> = voices(5, 3).unwrap();
+        vs.remove(3);
         vs.push(Voice {
             engine: Engine::Espeak,
             name: "xx-no-such-voice".into(),
             speed: 1.0,
             pitch: 50,
+            mix: 0.0,
+        });
+        vs.push(Voice {
+            engine: Engine::Kokoro,
+            name: "en-us:jf_alpha+no_such_style".into(),
+            speed: 1.0,
+            pitch: 0,
+            mix: 0.3,
         });
         let words = vec!["lights".to_string(), "hey computer".to_string()];
-        let s = speak(&words, &vs, 2, dir.path()).unwrap();
-        assert_eq!(s.clips.len(), 12);
-        assert_eq!(s.failed.len(), 2);
+        let pb = indicatif::ProgressBar::hidden();
+        let s = speak(&words, &vs, 2, dir.path(), &pb).unwrap();
+        assert_eq!(pb.position(), 12, "every clip counted");
+        assert_eq!(s.clips.len(), 8);
+        assert_eq!(s.failed.len(), 4);
         let line = s.failures().unwrap();
         assert!(
-            line.starts_with("2 of 14 clips") && line.contains("xx-no-such-voice"),
+            line.starts_with("4 of 12 clips") && line.contains("xx-no-such-voice"),
             "{line}"
+        );
+        assert!(
+            s.failed.iter().any(|f| f.0.contains("no_such_style")),
+            "{:?}",
+            s.failed
         );
         for c in &s.clips {
             let secs = c.audio.len() as f32 / 16_000.0;
@@ -500,9 +623,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         // A phrase too long to say within the window, and a word no voice can say.
         let long = vec!["supercalifragilisticexpialidocious".to_string()];
-        let e = format!("{:#}", speak(&long, &vs[..3], 2, dir.path()).err().unwrap());
+        let e = format!(
+            "{:#}",
+            speak(&long, &vs[..4], 2, dir.path(), &pb).err().unwrap()
+        );
         assert!(e.contains("takes") && e.contains("expialidocious"), "{e}");
-        let none = speak(&words[..1], &vs[6..], 1, dir.path()).err().unwrap();
+        let none = speak(&words[..1], &vs[4..], 1, dir.path(), &pb)
+            .err()
+            .unwrap();
         assert!(
             format!("{none:#}").contains("no voice could say 'lights'"),
             "{none:#}"
