@@ -83,7 +83,7 @@ fn librispeech_speaker(stem: &str) -> Option<&str> {
 }
 
 /// The transcripts of one folder (`*.trans.txt`: `<utt> WORDS...` per line).
-fn transcripts(dir: &Path) -> Result<BTreeMap<String, String>> {
+pub(crate) fn transcripts(dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for e in
         std::fs::read_dir(dir).with_context(|| format!("{}: cannot read folder", dir.display()))?

@@ -39,7 +39,7 @@ pub struct Room<'a> {
 }
 
 impl Room<'_> {
-    fn present(&self, x: &[f32], window: usize, rng: &mut Rng) -> Vec<f32> {
+    pub(crate) fn present(&self, x: &[f32], window: usize, rng: &mut Rng) -> Vec<f32> {
         let sr = wav::SAMPLE_RATE as f32;
         let pause = (rng.range(0.3, 1.5) * sr) as usize;
         let pause = pause.max(window.saturating_sub(x.len()));
@@ -167,8 +167,20 @@ impl SpeechBank {
         Ok(bank)
     }
 
+    /// A bank with nothing in it yet, of `cfg`'s windows.
+    pub(crate) fn empty(cfg: &FeatureConfig) -> SpeechBank {
+        SpeechBank {
+            rows: Vec::new(),
+            starts: Vec::new(),
+            frames: cfg.n_frames(),
+            bins: cfg.n_bins(),
+            seconds: 0.0,
+            unreadable: 0,
+        }
+    }
+
     /// Adds one recording's embeddings and its windows.
-    fn push(&mut self, feats: &[f32]) {
+    pub(crate) fn push(&mut self, feats: &[f32]) {
         let first = self.rows.len() / self.bins;
         let n = feats.len() / self.bins;
         self.rows.extend_from_slice(feats);
