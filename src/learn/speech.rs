@@ -49,7 +49,8 @@ impl SpeechScan {
 
 /// Words that sound like a command, for leaving utterances out by their transcript.
 fn sound_alikes(command: &str) -> Vec<String> {
-    let c = command.to_ascii_uppercase();
+    // A phrase's label is its folder name: smart_mirror is "smart mirror".
+    let c = command.replace(['_', '-'], " ").to_ascii_uppercase();
     let mut v = vec![c.clone(), format!("{c}S"), format!("{c}'S")];
     let extra: &[&str] = match command {
         "no" => &["KNOW", "KNOWS", "KNOWN", "NOH"],
@@ -322,7 +323,8 @@ mod tests {
         let commands = [
             "no".to_string(),
             "right".to_string(),
-            "smart mirror".to_string(),
+            // As a model's label: its folder name.
+            "smart_mirror".to_string(),
         ];
         let s = scan(d.path(), &commands).unwrap();
         let names: Vec<String> = s

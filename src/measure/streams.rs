@@ -202,8 +202,9 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
                 )
             }
         };
-        let clip =
-            read_clip(path, sr).with_context(|| format!("--make-stream: {}", path.display()))?;
+        // Up to 1.5 s: a short phrase whole (Speech Commands clips are 1 s).
+        let clip = read_clip(path, sr * 3 / 2)
+            .with_context(|| format!("--make-stream: {}", path.display()))?;
         let Some((a, b)) = voiced_span(&clip, SAMPLE_RATE) else {
             // A silent clip: draw another, but not forever.
             silent += 1;
@@ -219,7 +220,7 @@ pub fn make_stream(opts: &StreamOptions) -> Result<StreamSummary> {
         // Words at -30 to -16 dBFS (voiced part): 10-40 dB above the background.
         let level = 10f32.powf(rng.range(-30.0, -16.0) / 20.0);
         let g = level / rms(&clip[a..b]).max(1e-6);
-        for (i, v) in clip.iter().enumerate() {
+        for (i, v) in clip.iter().take(total - at).enumerate() {
             x[at + i] += v * g;
         }
         truth.push(TruthWord {
