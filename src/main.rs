@@ -40,6 +40,11 @@ struct Args {
     /// List audio input devices with their default rate, channels and sample format.
     #[arg(long, help_heading = "Modes")]
     list_devices: bool,
+    /// Train a model of new words or short phrases (comma-separated) with no recording:
+    /// many synthetic voices say them, and the speech built into listen keeps the model
+    /// quiet while people talk. Writes --model (default ./listen-model).
+    #[arg(long, value_name = "WORDS", help_heading = "Modes")]
+    train_words: Option<String>,
 
     /// Model folder. Listening, --input, --evaluate, --predict: the model to use
     /// (default: the bundled one); --make-stream: whose commands are keywords;
@@ -165,9 +170,10 @@ struct Args {
     /// Keywords (comma-separated); other word folders become `_unknown_`. Default: every folder.
     #[arg(long, value_delimiter = ',', help_heading = "--train")]
     words: Option<Vec<String>>,
-    /// Passes over the training data at most (early stopping may end sooner).
-    #[arg(long, default_value_t = 40, help_heading = "--train")]
-    epochs: usize,
+    /// Passes over the training data at most (early stopping may end sooner)
+    /// [default: 40; --train-words: 30].
+    #[arg(long, help_heading = "--train")]
+    epochs: Option<usize>,
     /// Examples per training step.
     #[arg(long, default_value_t = 64, help_heading = "--train")]
     batch_size: usize,
@@ -218,6 +224,14 @@ struct Args {
     /// Worker threads, --train, --evaluate and --input (default: every core).
     #[arg(long, help_heading = "--train")]
     threads: Option<usize>,
+
+    /// Synthetic voices saying each word.
+    #[arg(long, default_value_t = 200, help_heading = "--train-words")]
+    voices: usize,
+    /// Your own takes of the words, added to the voices: a folder with one subfolder
+    /// per word, as `listen --record WORD --into DIR` makes it.
+    #[arg(long, value_name = "DIR", help_heading = "--train-words")]
+    takes: Option<PathBuf>,
 }
 
 /// What one run does.
@@ -231,10 +245,11 @@ enum Mode {
     MakeStream,
     Record,
     ListDevices,
+    TrainWords,
 }
 
 /// The options that choose a mode (listening is the absence of all of them).
-const MODE_FLAGS: [(&str, Mode); 7] = [
+const MODE_FLAGS: [(&str, Mode); 8] = [
     ("train", Mode::Train),
     ("evaluate", Mode::Evaluate),
     ("predict", Mode::Predict),
@@ -242,24 +257,38 @@ const MODE_FLAGS: [(&str, Mode); 7] = [
     ("make_stream", Mode::MakeStream),
     ("record", Mode::Record),
     ("list_devices", Mode::ListDevices),
+    ("train_words", Mode::TrainWords),
 ];
 
 /// The modes each option belongs to (mode options themselves aside).
 fn belongs_to(option: &str) -> &'static [Mode] {
     use Mode::*;
     match option {
-        "model" => &[Listen, Input, Train, Evaluate, Predict, MakeStream],
-        "json" => &[Listen, Input, Train, Evaluate, Predict, Record, ListDevices],
-        "quiet" => &[Listen, Input, Train, Evaluate],
+        "model" => &[
+            Listen, Input, Train, Evaluate, Predict, MakeStream, TrainWords,
+        ],
+        "json" => &[
+            Listen,
+            Input,
+            Train,
+            Evaluate,
+            Predict,
+            Record,
+            ListDevices,
+            TrainWords,
+        ],
+        "quiet" => &[Listen, Input, Train, Evaluate, TrainWords],
         "threshold" | "hop_ms" | "smoothing" | "min_windows" | "refractory_ms" | "exec"
         | "inference_delay_ms" | "stall_ms" => &[Listen, Input],
         "device" => &[Listen, Record],
         "truth" | "tolerance_ms" | "sweep" | "plot" => &[Input],
         "split" => &[Evaluate, MakeStream],
         "out" | "minutes" | "speech" | "command_every" | "each_clip" => &[MakeStream],
-        "seed" => &[Train, MakeStream],
+        "seed" => &[Train, MakeStream, TrainWords],
         "into" | "count" | "speaker" => &[Record],
-        "threads" => &[Train, Evaluate, Input],
+        "threads" => &[Train, Evaluate, Input, TrainWords],
+        "epochs" => &[Train, TrainWords],
+        "voices" | "takes" => &[TrainWords],
         _ => &[Train],
     }
 }
@@ -385,7 +414,7 @@ fn dispatch(a: Args, mode: Mode) -> anyhow::Result<i32> {
             dir: a.train.unwrap_or_default(),
             model: a.model,
             words: a.words,
-            epochs: a.epochs,
+            epochs: a.epochs.unwrap_or(40),
             batch_size: a.batch_size,
             seed: a.seed,
             compute: a.compute,
@@ -437,6 +466,20 @@ fn dispatch(a: Args, mode: Mode) -> anyhow::Result<i32> {
             modes::record::run(&opts, a.device.as_deref(), a.json)
         }
         Mode::ListDevices => modes::devices::run(a.json),
+        Mode::TrainWords => {
+            use listen::learn::train_words::TrainWordsOptions;
+            let mut o = TrainWordsOptions::new(
+                &a.train_words.unwrap_or_default(),
+                a.model.unwrap_or_else(|| PathBuf::from("listen-model")),
+            );
+            o.voices = a.voices;
+            o.takes = a.takes;
+            o.epochs = a.epochs.unwrap_or(o.epochs);
+            o.seed = a.seed;
+            o.threads = threads;
+            o.quiet = a.quiet;
+            modes::train_words::run(&o, a.json)
+        }
     }
 }
 
@@ -447,7 +490,7 @@ mod tests {
     #[test]
     fn every_option_is_accepted_by_the_modes_it_belongs_to() {
         use Mode::*;
-        let ok: [(&[&str], Mode); 8] = [
+        let ok: [(&[&str], Mode); 9] = [
             (
                 &[
                     "device",
@@ -528,6 +571,20 @@ mod tests {
                 Record,
             ),
             (&["list_devices", "json"], ListDevices),
+            (
+                &[
+                    "train_words",
+                    "model",
+                    "voices",
+                    "takes",
+                    "epochs",
+                    "seed",
+                    "threads",
+                    "quiet",
+                    "json",
+                ],
+                TrainWords,
+            ),
         ];
         for (given, want) in ok {
             assert_eq!(pick_mode(given), Ok(want), "{given:?}");
@@ -552,6 +609,8 @@ mod tests {
             &["record", "into", "model"],
             &["list_devices", "quiet"],
             &["train", "exec"],
+            &["train_words", "negatives"],
+            &["train", "voices"],
             &["into"],
         ] {
             let e = pick_mode(given).unwrap_err();

@@ -15,4 +15,5 @@ pub mod shipped_negatives;
 pub mod speech;
 pub mod speech_bank;
 pub mod train;
+pub mod train_words;
 pub mod voices;

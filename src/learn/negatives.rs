@@ -15,8 +15,31 @@ use crate::model::Model;
 use crate::util::Rng;
 use anyhow::Result;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Where training's speech that is not a command comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NegativesFrom {
+    /// A folder of recordings (`--negatives DIR`).
+    Folder(PathBuf),
+    /// The bank built into listen ([`crate::learn::shipped_negatives`]), its training part:
+    /// for `--train-words`, whose users have no folder of speech.
+    Shipped,
+}
+
+impl NegativesFrom {
+    /// What the card and the log call it.
+    pub fn name(&self) -> String {
+        match self {
+            NegativesFrom::Folder(d) => d.file_name().map_or_else(
+                || d.display().to_string(),
+                |n| n.to_string_lossy().to_string(),
+            ),
+            NegativesFrom::Shipped => "the bank built into listen".to_string(),
+        }
+    }
+}
 
 /// Crops of training speech held in memory at most (16-bit: ~0.5 GB at 1 s).
 pub const POOL_MAX: usize = 16_000;
@@ -98,6 +121,29 @@ impl Negatives {
             hard: Arc::new(CropPool::new(len)),
             rounds: Vec::new(),
             bank,
+            hard_windows: Arc::new(Vec::new()),
+        })
+    }
+
+    /// The training part of the bank built into listen, leaving out every recording that
+    /// says one of `commands`: `_unknown_` windows and mining, with no audio (no crops
+    /// under commands, no validation speech).
+    pub fn shipped(commands: &[String], cfg: &FeatureConfig) -> Result<Negatives> {
+        if cfg.kind != FeatureKind::SpeechEmbedding {
+            anyhow::bail!("the negatives built into listen are speech embeddings: train a model on the speech embedding (--arch embedding-head-x3)");
+        }
+        let shipped = crate::learn::shipped_negatives::Shipped::bundled()?;
+        let (bank, left_out) =
+            shipped.bank(cfg, commands, crate::learn::shipped_negatives::Part::Train)?;
+        Ok(Negatives {
+            scan: SpeechScan {
+                with_command: left_out,
+                ..Default::default()
+            },
+            pool: Arc::new(CropPool::new(cfg.clip_samples)),
+            hard: Arc::new(CropPool::new(cfg.clip_samples)),
+            rounds: Vec::new(),
+            bank: Some(Arc::new(bank)),
             hard_windows: Arc::new(Vec::new()),
         })
     }

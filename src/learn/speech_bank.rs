@@ -204,6 +204,12 @@ impl SpeechBank {
         &self.rows[s..s + self.frames * self.bins]
     }
 
+    /// Window `i`'s first row in the bank (consecutive windows of one recording start
+    /// on consecutive rows).
+    pub fn start(&self, i: usize) -> u32 {
+        self.starts[i]
+    }
+
     /// Hours of audio in the bank.
     pub fn hours(&self) -> f64 {
         self.seconds / 3600.0

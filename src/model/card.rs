@@ -56,6 +56,16 @@ impl ModelCard {
         }
     }
 
+    /// How it was made, where a listener should know it: a model of `--train-words`
+    /// that heard no recording says so.
+    pub fn provenance(&self) -> &'static str {
+        match self.training["words"]["trained_without_recordings"].as_bool() {
+            Some(true) => " (trained on synthetic voices only)",
+            Some(false) => " (trained on synthetic voices and your takes)",
+            None => "",
+        }
+    }
+
     pub fn parse(bytes: &[u8], source: &str) -> Result<Self> {
         let v: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| anyhow!("{source}: model card is not valid JSON ({e})"))?;

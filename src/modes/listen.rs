@@ -144,7 +144,7 @@ fn run_microphone(opts: &ListenOptions, model: Model, cfg: EngineConfig) -> Resu
     // Open the device before touching the terminal, so device errors print plainly.
     let cap = capture::open(opts.device.as_deref(), 2.0)?;
     let redraw = Duration::from_millis(100);
-    let model_name = model.source.clone();
+    let model_name = format!("{}{}", model.source, model.card.provenance());
     let interrupted = if json {
         if !opts.quiet {
             eprintln!(

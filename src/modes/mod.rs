@@ -7,6 +7,7 @@ pub mod listen;
 pub mod record;
 pub mod stream;
 pub mod train;
+pub mod train_words;
 
 use crate::learn::dataset::Split;
 use anyhow::{bail, Result};

@@ -1,6 +1,7 @@
 //! `listen --train DIR`: a model folder from labelled clips (fresh, or fine-tuned
 //! `--from` a model), with its test report printed at the end.
 use crate::learn::augment::AugmentConfig;
+use crate::learn::negatives::NegativesFrom;
 use crate::learn::train::{self, TrainOptions};
 use crate::model::Arch;
 use anyhow::{bail, Result};
@@ -78,7 +79,7 @@ impl TrainArgs {
             bail!("--lr {}: use a value between 0 and 1, e.g. 3e-3", opts.lr);
         }
         opts.patience = self.patience;
-        opts.negatives = self.negatives.clone();
+        opts.negatives = self.negatives.clone().map(NegativesFrom::Folder);
         opts.mining_rounds = self.mining_rounds;
         // With negatives, the bundled model's recipe (BENCHMARKS.md); without, as before.
         // The embedding head sees 16 embeddings (1.98 s): the clip and ~1 s before it.
@@ -104,21 +105,24 @@ impl TrainArgs {
     }
 }
 
+/// Ctrl-C / SIGTERM: finish the current batch, keep the best model so far. A second
+/// Ctrl-C quits at once (the previous model folder is untouched).
+pub(super) fn keep_best_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nlisten: stopped; the previous model is untouched");
+            std::process::exit(super::INTERRUPTED);
+        }
+        eprintln!("\nlisten: stopping after this batch and saving the best model so far (Ctrl-C again to quit now)");
+    });
+    stop
+}
+
 pub fn run(args: &TrainArgs) -> Result<i32> {
     let opts = args.options()?;
-    // Ctrl-C / SIGTERM: finish the current batch, keep the best model so far.
-    // A second Ctrl-C quits at once (the previous model folder is untouched).
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nlisten: stopped; the previous model is untouched");
-                std::process::exit(super::INTERRUPTED);
-            }
-            eprintln!("\nlisten: stopping after this batch and saving the best model so far (Ctrl-C again to quit now)");
-        });
-    }
+    let stop = keep_best_on_ctrl_c();
     let out = train::train(&opts, &stop)?;
     if args.json {
         println!(

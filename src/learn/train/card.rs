@@ -76,7 +76,7 @@ pub(super) fn training(opts: &TrainOptions, plan: &Plan, data: &Data, fit: &Fit)
 
 fn negatives_section(opts: &TrainOptions, n: &Negatives, target: usize) -> Value {
     json!({
-        "folder": opts.negatives.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().to_string()),
+        "folder": opts.negatives.as_ref().map(|n| n.name()),
         "recordings": {"train": n.scan.of_split(Split::Train).len(), "validation": n.scan.of_split(Split::Validation).len(), "test": n.scan.of_split(Split::Test).len()},
         "groups": {"train": n.scan.groups(Split::Train), "validation": n.scan.groups(Split::Validation), "test": n.scan.groups(Split::Test)},
         "left_out_holding_a_command": n.scan.with_command,

@@ -9,7 +9,7 @@ use crate::audio::features::FeatureConfig;
 use crate::audio::wav;
 use crate::learn::augment::{self, NoiseBank};
 use crate::learn::dataset::{self, ClipRef, Scan, Split};
-use crate::learn::negatives::Negatives;
+use crate::learn::negatives::{Negatives, NegativesFrom};
 use crate::model::{self, Model, SILENCE};
 use crate::util::{self, Rng};
 use anyhow::{bail, Result};
@@ -171,7 +171,7 @@ fn load_negatives(
     noise: &NoiseBank,
     skipped: &mut Vec<String>,
 ) -> Result<Option<Negatives>> {
-    let Some(dir) = &opts.negatives else {
+    let Some(from) = &opts.negatives else {
         return Ok(None);
     };
     let commands: Vec<String> = labels
@@ -185,6 +185,25 @@ fn load_negatives(
             opts.quiet,
             "Embedding speech {bar:30} {pos}/{len} recordings",
         )
+    };
+    let dir = match from {
+        NegativesFrom::Folder(dir) => dir,
+        NegativesFrom::Shipped => {
+            let n = Negatives::shipped(&commands, features)?;
+            if let Some(b) = &n.bank {
+                log(
+                    opts.quiet,
+                    format!(
+                        "Negatives: {:.1} h of speech built into listen, {} windows ({} recordings left out as saying {})",
+                        b.hours(),
+                        b.len(),
+                        n.scan.with_command,
+                        commands.join(" or ")
+                    ),
+                );
+            }
+            return Ok(Some(n));
+        }
     };
     let n = Negatives::load(dir, &commands, features, opts.seed, noise, bar)?;
     log(

@@ -55,11 +55,15 @@ pub struct TrainOptions {
     pub distill: f64,
     /// Speech that is not a command (`--negatives`): `_unknown_` crops, background under
     /// commands, and hard-negative mining.
-    pub negatives: Option<PathBuf>,
+    pub negatives: Option<crate::learn::negatives::NegativesFrom>,
     /// Hard-negative mining rounds (with `negatives`).
     pub mining_rounds: usize,
     /// Quiet before each clip in the model's window, in ms (see `FeatureConfig`).
     pub lead_ms: u32,
+    /// Models on the speech embedding: how much of the window each clip fills after
+    /// the lead, in ms (the lead gives way; the window stays): 1000 for words,
+    /// `--train-words` gives phrases 1500.
+    pub clip_ms: u32,
 }
 
 impl TrainOptions {
@@ -85,6 +89,7 @@ impl TrainOptions {
             negatives: None,
             mining_rounds: 3,
             lead_ms: 0,
+            clip_ms: 1000,
         }
     }
 }

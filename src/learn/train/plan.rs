@@ -35,7 +35,17 @@ impl Plan {
         let features = match &base {
             Some(b) => b.card.features.clone(),
             None if matches!(arch, Arch::EmbeddingHead { .. }) => {
-                FeatureConfig::speech_embedding(opts.lead_ms)
+                let mut f = FeatureConfig::speech_embedding(opts.lead_ms);
+                let clip = opts.clip_ms as usize * f.sample_rate as usize / 1000;
+                if clip >= f.clip_samples {
+                    bail!(
+                        "a clip of {} ms does not fit the model's window of {} ms",
+                        opts.clip_ms,
+                        f.clip_samples * 1000 / f.sample_rate as usize
+                    );
+                }
+                f.lead_samples = f.clip_samples - clip;
+                f
             }
             None => {
                 let mut f = arch.default_features();

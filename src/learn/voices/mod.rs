@@ -399,7 +399,7 @@ impl Spoken {
 
 /// Every word in every voice, on `threads` threads. A failing voice is skipped and
 /// counted; a word that no voice can say, or that takes longer than [`MAX_SECONDS`]
-/// in most voices, is an error naming it.
+/// in most voices, is an error naming it ([`Spoken::check`]).
 pub fn speak(
     words: &[String],
     voices: &[Voice],
@@ -410,20 +410,36 @@ pub fn speak(
     let jobs: Vec<(usize, usize)> = (0..words.len())
         .flat_map(|w| (0..voices.len()).map(move |v| (w, v)))
         .collect();
-    let (neural_jobs, rule_jobs): (Vec<usize>, Vec<usize>) =
-        (0..jobs.len()).partition(|&i| voices[jobs[i].1].engine.neural());
-    // The neural voices in a few long processes, each loading its models once.
-    let said: Vec<(&str, &Voice)> = neural_jobs
+    let said: Vec<(&str, &Voice)> = jobs
         .iter()
-        .map(|&i| (words[jobs[i].0].as_str(), &voices[jobs[i].1]))
+        .map(|&(w, v)| (words[w].as_str(), &voices[v]))
         .collect();
+    let mut spoken = Spoken::default();
+    for (&(w, v), r) in jobs.iter().zip(say_each(&said, threads, scratch, progress)) {
+        spoken.add(&words[w], v, &voices[v], r);
+    }
+    spoken.check(words)?;
+    Ok(spoken)
+}
+
+/// Each `(text, voice)` said, in order, on `threads` threads: the neural voices in a
+/// few long processes (each loading its models once), the others a process a clip.
+/// `progress` counts the clips.
+pub fn say_each(
+    jobs: &[(&str, &Voice)],
+    threads: usize,
+    scratch: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Vec<Result<Vec<f32>>> {
+    let (neural_jobs, rule_jobs): (Vec<usize>, Vec<usize>) =
+        (0..jobs.len()).partition(|&i| jobs[i].1.engine.neural());
+    let said: Vec<(&str, &Voice)> = neural_jobs.iter().map(|&i| jobs[i]).collect();
     let mut results: Vec<(usize, Result<Vec<f32>>)> = neural_jobs
         .iter()
         .copied()
         .zip(neural::say_all(&said, threads, scratch, progress))
         .map(|(i, r)| (i, r.and_then(voiced)))
         .collect();
-    // The others a process a clip.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let rule = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -431,8 +447,8 @@ pub fn speak(
             s.spawn(|| loop {
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&i) = rule_jobs.get(k) else { return };
-                let (w, v) = jobs[i];
-                let r = voices[v].say(&words[w], scratch);
+                let (text, voice) = jobs[i];
+                let r = voice.say(text, scratch);
                 progress.inc(1);
                 if let Ok(mut all) = rule.lock() {
                     all.push((i, r));
@@ -442,40 +458,53 @@ pub fn speak(
     });
     results.extend(rule.into_inner().unwrap_or_default());
     results.sort_by_key(|r| r.0);
-    let mut spoken = Spoken::default();
-    for (i, r) in results {
-        let (w, v) = jobs[i];
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+impl Spoken {
+    /// One clip's outcome: kept, or counted among the failures.
+    pub fn add(&mut self, word: &str, v: usize, voice: &Voice, r: Result<Vec<f32>>) {
         match r {
-            Ok(audio) => spoken.clips.push(Clip {
-                word: words[w].clone(),
+            Ok(audio) => self.clips.push(Clip {
+                word: word.to_string(),
                 voice: v,
                 audio,
             }),
-            Err(e) => spoken
+            Err(e) => self
                 .failed
-                .push((voices[v].label(), words[w].clone(), format!("{e:#}"))),
+                .push((voice.label(), word.to_string(), format!("{e:#}"))),
         }
     }
-    for w in words {
-        let mut lengths: Vec<f32> = spoken
+
+    /// The median length of `word`'s clips, in seconds (0 if none).
+    pub fn median_seconds(&self, word: &str) -> f32 {
+        let mut lengths: Vec<f32> = self
             .clips
             .iter()
-            .filter(|c| &c.word == w)
+            .filter(|c| c.word == word)
             .map(|c| c.audio.len() as f32 / SAMPLE_RATE as f32)
             .collect();
-        if lengths.is_empty() {
-            bail!(
-                "--train-words: no voice could say '{w}' ({})",
-                spoken.failures().unwrap_or_default()
-            );
-        }
         lengths.sort_by(f32::total_cmp);
-        let median = lengths[lengths.len() / 2];
-        if median > MAX_SECONDS {
-            bail!("--train-words: '{w}' takes {median:.1} s to say; a word or a short phrase within about {MAX_SECONDS} s");
-        }
+        lengths.get(lengths.len() / 2).copied().unwrap_or(0.0)
     }
-    Ok(spoken)
+
+    /// Each of `words` said by some voice, and within [`MAX_SECONDS`] in most: else one
+    /// line naming the word.
+    pub fn check(&self, words: &[String]) -> Result<()> {
+        for w in words {
+            if !self.clips.iter().any(|c| &c.word == w) {
+                bail!(
+                    "--train-words: no voice could say '{w}' ({})",
+                    self.failures().unwrap_or_default()
+                );
+            }
+            let median = self.median_seconds(w);
+            if median > MAX_SECONDS {
+                bail!("--train-words: '{w}' takes {median:.1} s to say; a word or a short phrase within about {MAX_SECONDS} s");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
