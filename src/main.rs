@@ -48,14 +48,14 @@ struct Args {
 
     /// Model folder. Listening, --input, --evaluate, --predict: the model to use
     /// (default: the bundled one); --make-stream: whose commands are keywords;
-    /// --train: where to write it (default: ./listen-model).
+    /// --train, --train-words: where to write it (default: ./listen-model).
     #[arg(long, value_name = "PATH", help_heading = "Shared by several modes")]
     model: Option<PathBuf>,
     /// Print JSON instead of text (every mode but --make-stream).
     #[arg(long, help_heading = "Shared by several modes")]
     json: bool,
-    /// No progress bars, epoch lines or start-up line (--train, --evaluate, --input,
-    /// listening).
+    /// No progress bars, epoch lines or start-up line (--train, --train-words,
+    /// --evaluate, --input, listening).
     #[arg(long, short, help_heading = "Shared by several modes")]
     quiet: bool,
 
@@ -178,7 +178,7 @@ struct Args {
     #[arg(long, default_value_t = 64, help_heading = "--train")]
     batch_size: usize,
     /// Seed of the weights, the augmentation and the split of files without a speaker;
-    /// with --make-stream, of the stream.
+    /// with --make-stream, of the stream; with --train-words, of the voices too.
     #[arg(long, default_value_t = 1, help_heading = "--train")]
     seed: u64,
     /// Where training runs: cpu or cuda (default: cuda when available).
@@ -221,7 +221,7 @@ struct Args {
     /// Train without augmentation (for comparisons).
     #[arg(long, help_heading = "--train")]
     no_augment: bool,
-    /// Worker threads, --train, --evaluate and --input (default: every core).
+    /// Worker threads: --train, --train-words, --evaluate and --input (default: every core).
     #[arg(long, help_heading = "--train")]
     threads: Option<usize>,
 

@@ -61,8 +61,17 @@ fn voice_file(voice: usize) -> String {
 pub fn make(opts: &TrainWordsOptions, words: &[String]) -> Result<Clips> {
     let voices = voices::voices(opts.voices, opts.seed)?;
     let mut alikes: Vec<String> = Vec::new();
+    let said_as = voices::pronunciations(words)?;
     for w in words {
         let mut c = voices::confusables(w, words);
+        // Not a homophone of a word being trained ("wright" for "right"): by ear it is
+        // that word, and as `_unknown_` it would teach the model not to hear it.
+        let sounds = voices::pronunciations(&c)?;
+        let mut k = 0;
+        c.retain(|_| {
+            k += 1;
+            !said_as.contains(&sounds[k - 1])
+        });
         c.truncate(SOUND_ALIKES);
         for a in c {
             if !alikes.contains(&a) {

@@ -317,6 +317,50 @@ fn nucleus_end(s: &str, from: usize) -> usize {
     k
 }
 
+/// How espeak-ng (American) says each of `texts` (words or phrases of letters, spaces,
+/// `'` and `-`), stress marks left out: "right", "write" and "wright" all give "ɹaɪt".
+/// One call for all of them.
+pub fn pronunciations(texts: &[String]) -> Result<Vec<String>> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input: String = texts
+        .iter()
+        .map(|t| format!("{}.\n", t.to_lowercase().replace('.', " ")))
+        .collect();
+    let mut child = Command::new("espeak-ng")
+        .args(["-q", "--ipa", "-v", "en-us"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("espeak-ng could not start ({e}): run scripts/setup"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output()?;
+    let _ = writer.join();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace(['ˈ', 'ˌ'], "")
+        })
+        .collect();
+    if lines.len() != texts.len() {
+        bail!(
+            "espeak-ng gave {} pronunciations for {} words",
+            lines.len(),
+            texts.len()
+        );
+    }
+    Ok(lines)
+}
+
 /// Words a model should not take for `word`, spelt for the voices to say (they read
 /// made-up words by rule): the word with another onset ("lights" -> "nights",
 /// "bights"), with another first vowel ("lots", "loots"), its first and its last part
@@ -567,6 +611,16 @@ mod tests {
             assert!(check_words(w, &[]).is_ok(), "{w}");
             assert!(seen.insert(w), "{w} twice");
         }
+    }
+
+    #[test]
+    fn homophones_share_a_pronunciation_and_other_words_do_not() {
+        let w = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let p = pronunciations(&w(&["right", "Write", "wright", "light", "hey computer"])).unwrap();
+        assert_eq!(p.len(), 5);
+        assert!(p[0] == p[1] && p[1] == p[2], "{p:?}");
+        assert_ne!(p[0], p[3]);
+        assert!(p[4].contains(' '), "a phrase keeps its words apart: {p:?}");
     }
 
     #[test]
