@@ -140,3 +140,26 @@ impl ModelCard {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_of_synthetic_voices_says_so_when_it_listens() {
+        let mut card = ModelCard::new(
+            Arch::by_name("embedding-head").unwrap(),
+            vec!["_unknown_".into(), "lights".into()],
+            FeatureConfig::speech_embedding(1000),
+            Normalisation {
+                mean: vec![0.0; 96],
+                std: vec![1.0; 96],
+            },
+        );
+        assert_eq!(card.provenance(), "");
+        card.training = serde_json::json!({"words": {"trained_without_recordings": true}});
+        assert!(card.provenance().contains("synthetic voices only"));
+        card.training["words"]["trained_without_recordings"] = false.into();
+        assert!(card.provenance().contains("and your takes"));
+    }
+}
