@@ -1,6 +1,5 @@
 //! `listen --train-words lights,music --model my-words`: a model of new words from
 //! synthetic voices ([`crate::learn::train_words`]), with its report on held-out voices.
-use crate::learn::train::test_heading;
 use crate::learn::train_words::{train_words, TrainWordsOptions};
 use anyhow::Result;
 
@@ -22,8 +21,7 @@ pub fn run(opts: &TrainWordsOptions, json: bool) -> Result<i32> {
         );
     } else {
         println!(
-            "\n{} (synthetic voices):\n\n{}\n{}\nDetector: threshold {:.2}; on held-out voices it heard {:.1}% of the words, with {} false alarm(s) in {:.0} min of held-out talk.\nTrained on synthetic voices{}: judge it by listening (listen --model {}).",
-            test_heading(false),
+            "\nTest split (synthetic voices never heard in training):\n\n{}\n{}\nDetector: threshold {:.2}; on held-out voices it heard {:.1}% of the words, with {} false alarm(s) in {:.0} min of held-out talk.\nTrained on synthetic voices{}: judge it by listening (listen --model {}).",
             out.report.text(),
             out.report.confusion_text(),
             d.threshold,

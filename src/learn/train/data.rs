@@ -198,7 +198,7 @@ fn load_negatives(
                         b.hours(),
                         b.len(),
                         n.scan.with_command,
-                        commands.join(" or ")
+                        commands.join(" or ").replace('_', " ")
                     ),
                 );
             }

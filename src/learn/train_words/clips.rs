@@ -114,7 +114,7 @@ pub fn make(opts: &TrainWordsOptions, words: &[String]) -> Result<Clips> {
     log(
         opts.quiet,
         format!(
-            "Clips: {} words and {} sound-alikes in {} voices, {} clips ({} from the cache){}",
+            "Clips: {} word(s) and {} sound-alikes in {} voices, {} clips ({} from the cache){}",
             words.len(),
             alikes.len(),
             voices.len(),
