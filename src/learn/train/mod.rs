@@ -206,13 +206,13 @@ fn build_model(
     Ok(model)
 }
 
-fn log(quiet: bool, msg: impl AsRef<str>) {
+pub(crate) fn log(quiet: bool, msg: impl AsRef<str>) {
     if !quiet {
         eprintln!("{}", msg.as_ref());
     }
 }
 
-fn progress(len: u64, quiet: bool, template: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, quiet: bool, template: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

@@ -3,10 +3,11 @@
 //! written as the labelled folder `--train` reads. Every clip a voice makes is kept in
 //! the cache under what made it (the voice, its settings, the text), so a second run,
 //! or another word list sharing a word, says only what is new.
-use super::{log, TrainWordsOptions};
+use super::TrainWordsOptions;
 use crate::audio::wav::{self, SAMPLE_RATE};
 use crate::learn::cache;
 use crate::learn::dataset::{self, Split};
+use crate::learn::train::{log, progress};
 use crate::learn::voices::{self, Spoken, Voice};
 use crate::util::stable_hash;
 use anyhow::{bail, Context, Result};
@@ -29,9 +30,8 @@ pub struct Clips {
     /// The new words' clips and the sound-alikes', by voice.
     pub spoken: Spoken,
     pub sound_alikes: Vec<String>,
-    /// Clips read back from the cache, and made now.
+    /// Clips read back from the cache (the rest were made now).
     pub cached: usize,
-    pub made: usize,
     /// The user's takes added, per word.
     pub takes: Vec<(String, usize)>,
     /// How much of the window a clip fills, in ms (1000; 1500 for phrases).
@@ -94,7 +94,6 @@ pub fn make(opts: &TrainWordsOptions, words: &[String]) -> Result<Clips> {
     }
     let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
     let (results, cached) = say_cached(&jobs, &voices, opts, scratch.path())?;
-    let made = jobs.len() - cached;
     let mut spoken = Spoken::default();
     for ((text, v), r) in jobs.iter().zip(results) {
         spoken.add(text, *v, &voices[*v], r);
@@ -132,7 +131,6 @@ pub fn make(opts: &TrainWordsOptions, words: &[String]) -> Result<Clips> {
         spoken,
         sound_alikes: alikes,
         cached,
-        made,
         takes,
         clip_ms,
     })
@@ -163,7 +161,7 @@ fn say_cached(
         .iter()
         .map(|&i| (jobs[i].0.as_str(), &voices[jobs[i].1]))
         .collect();
-    let pb = super::progress(
+    let pb = progress(
         said.len() as u64,
         opts.quiet,
         "Voices    {bar:30} {pos}/{len} clips ({eta} left)",

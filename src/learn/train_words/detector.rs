@@ -31,7 +31,6 @@ pub const SOUND_ALIKE_SHARE: f64 = 0.5;
 /// Added to the lowest quiet threshold.
 pub const MARGIN: f32 = 0.1;
 pub const LOWEST: f32 = 0.5;
-const HOP_MS: u32 = 50;
 
 /// What the choice saw, for the card.
 #[derive(Clone, Debug, Serialize)]
@@ -164,7 +163,7 @@ fn stream_posteriors(model: &Model, audio: &[f32], threads: usize) -> Result<Pos
     let mut out = Vec::new();
     parallel::score(
         model,
-        HOP_MS,
+        crate::live::engine::EngineConfig::default().hop_ms,
         threads,
         |buf| {
             if given {

@@ -17,11 +17,10 @@ pub mod detector;
 
 use crate::learn::negatives::NegativesFrom;
 use crate::learn::report::Report;
-use crate::learn::train::{self, TrainOptions};
+use crate::learn::train::{self, log, TrainOptions};
 use crate::learn::voices;
 use crate::model::{self, Arch, Model, SILENCE, UNKNOWN};
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -144,23 +143,4 @@ fn engines(voices: &[voices::Voice]) -> std::collections::BTreeMap<&'static str,
         *m.entry(v.engine.program()).or_insert(0) += 1;
     }
     m
-}
-
-fn log(quiet: bool, msg: impl AsRef<str>) {
-    if !quiet {
-        eprintln!("{}", msg.as_ref());
-    }
-}
-
-fn progress(len: u64, quiet: bool, template: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len);
-    b.set_style(
-        ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    b
 }
